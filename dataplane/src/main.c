@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * vio4wd-dataplane: relays packets between VFs (DPDK ports) and VMs
+ * (vhost-user). Started by the virtio-forwarder supervisor:
+ *
+ *   vio4wd-dataplane [EAL options] -- --control-socket PATH [--idle-sleep-us N]
+ *
+ * It keeps no state the supervisor cannot rebuild: relays are added and
+ * removed over the control socket.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+
+#include "control.h"
+#include "log.h"
+#include "relay.h"
+#include "worker.h"
+
+static volatile int quit;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	quit = 1;
+}
+
+static void usage(const char *prog)
+{
+	fprintf(stderr,
+		"usage: %s [EAL options] -- --control-socket PATH [--idle-sleep-us N]\n"
+		"  --control-socket PATH  unix socket the supervisor drives (required)\n"
+		"  --idle-sleep-us N      let an idle worker sleep N us (0-1000, default 0:\n"
+		"                         always poll)\n", prog);
+}
+
+struct options {
+	const char *control_socket;
+	unsigned int idle_sleep_us;
+};
+
+static int parse_options(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+		{ "control-socket", required_argument, NULL, 's' },
+		{ "idle-sleep-us", required_argument, NULL, 'i' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		char *end;
+		unsigned long v;
+
+		switch (c) {
+		case 's':
+			o->control_socket = optarg;
+			break;
+		case 'i':
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || optarg[0] == '\0' || v > 1000) {
+				fprintf(stderr, "<3>--idle-sleep-us must be 0 to 1000\n");
+				return -1;
+			}
+			o->idle_sleep_us = (unsigned int)v;
+			break;
+		default:
+			return -1;
+		}
+	}
+	if (optind != argc || o->control_socket == NULL)
+		return -1;
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct options opts;
+	struct sigaction sa;
+	int n, rc = EXIT_FAILURE;
+
+	/* Never outlive the supervisor: it replays our state when it restarts. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	log_init();
+	n = rte_eal_init(argc, argv);
+	if (n < 0) {
+		fprintf(stderr, "<3>vio4wd: EAL initialisation failed: %s\n", rte_strerror(rte_errno));
+		return EXIT_FAILURE;
+	}
+	if (parse_options(argc - n, argv + n, &opts) != 0) {
+		usage(argv[0]);
+		goto cleanup;
+	}
+	if (relay_table_init() != 0 || workers_init(opts.idle_sleep_us) != 0)
+		goto cleanup;
+	if (control_open(opts.control_socket) != 0)
+		goto cleanup;
+	if (workers_launch() != 0)
+		goto stop;
+	LOG(NOTICE, "ready: control socket %s, %u worker(s)", opts.control_socket,
+	    workers_count());
+
+	control_run(&quit);
+	LOG(NOTICE, "shutting down");
+	rc = EXIT_SUCCESS;
+stop:
+	relay_remove_all();
+	workers_stop();
+	control_close();
+cleanup:
+	rte_eal_cleanup();
+	return rc;
+}

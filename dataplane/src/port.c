@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* VF ports: hot-plug, set-up within the device's capabilities, release. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_bus.h>
+#include <rte_dev.h>
+#include <rte_devargs.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+
+#include "log.h"
+#include "port.h"
+
+#define RX_DESC 1024
+#define TX_DESC 1024
+
+static int hexdigits(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isxdigit((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+int port_is_pci_addr(const char *s)
+{
+	size_t len = strlen(s);
+
+	if (len == 12) /* DDDD:BB:DD.F */
+		return hexdigits(s, 4) && s[4] == ':' && port_is_pci_addr(s + 5);
+	if (len != 7) /* BB:DD.F */
+		return 0;
+	return hexdigits(s, 2) && s[2] == ':' && hexdigits(s + 3, 2) &&
+		s[5] == '.' && s[6] >= '0' && s[6] <= '7' &&
+		strtoul(s + 3, NULL, 16) < 32;
+}
+
+int port_probe(const char *vf, uint16_t *port, char *name, size_t namelen,
+	       char *err, size_t errlen)
+{
+	struct rte_devargs da;
+	char args[512];
+	int rc;
+
+	memset(&da, 0, sizeof(da));
+	if (port_is_pci_addr(vf))
+		snprintf(args, sizeof(args), "%s%s", strlen(vf) == 7 ? "0000:" : "", vf);
+	else
+		snprintf(args, sizeof(args), "%s", vf);
+	rc = rte_devargs_parse(&da, args);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot parse VF '%s' as a PCI address or device arguments", vf);
+		return -EINVAL;
+	}
+	snprintf(name, namelen, "%s", da.name);
+	rte_devargs_reset(&da);
+	if (rte_eth_dev_get_port_by_name(name, port) == 0) {
+		snprintf(err, errlen, "VF %s is already in use", name);
+		return -EEXIST;
+	}
+	rc = rte_dev_probe(args);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot attach VF '%s': %s%s", vf, rte_strerror(-rc),
+			 port_is_pci_addr(vf) ? " (is it bound to vfio-pci?)" : "");
+		return rc < 0 ? rc : -EIO;
+	}
+	if (rte_eth_dev_get_port_by_name(name, port) != 0) {
+		snprintf(err, errlen, "VF '%s' attached but is not an ethernet device", vf);
+		port_release(RTE_MAX_ETHPORTS, name);
+		return -ENODEV;
+	}
+	return 0;
+}
+
+int port_start(uint16_t port, struct rte_mempool *pool, char *err, size_t errlen)
+{
+	struct rte_eth_conf conf;
+	struct rte_eth_dev_info info;
+	struct rte_eth_rxconf rxconf;
+	struct rte_eth_txconf txconf;
+	uint16_t nb_rx = RX_DESC, nb_tx = TX_DESC;
+	int socket = rte_eth_dev_socket_id(port);
+	int rc;
+
+	rc = rte_eth_dev_info_get(port, &info);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot read device info: %s", rte_strerror(-rc));
+		return rc;
+	}
+	memset(&conf, 0, sizeof(conf));
+	/* Ask only for what the device says it can do. */
+	conf.rxmode.offloads = 0;
+	conf.txmode.offloads = info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+	rc = rte_eth_dev_configure(port, 1, 1, &conf);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot configure port: %s", rte_strerror(-rc));
+		return rc;
+	}
+	rc = rte_eth_dev_adjust_nb_rx_tx_desc(port, &nb_rx, &nb_tx);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot size queues: %s", rte_strerror(-rc));
+		return rc;
+	}
+	rxconf = info.default_rxconf;
+	rxconf.offloads = conf.rxmode.offloads;
+	rc = rte_eth_rx_queue_setup(port, 0, nb_rx, socket < 0 ? SOCKET_ID_ANY : socket,
+				    &rxconf, pool);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot set up RX queue: %s", rte_strerror(-rc));
+		return rc;
+	}
+	txconf = info.default_txconf;
+	txconf.offloads = conf.txmode.offloads;
+	rc = rte_eth_tx_queue_setup(port, 0, nb_tx, socket < 0 ? SOCKET_ID_ANY : socket,
+				    &txconf);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot set up TX queue: %s", rte_strerror(-rc));
+		return rc;
+	}
+	rc = rte_eth_dev_start(port);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot start port: %s", rte_strerror(-rc));
+		return rc;
+	}
+	/* The VF carries the VM's traffic, whatever its MAC: best effort. */
+	rc = rte_eth_promiscuous_enable(port);
+	if (rc != 0 && rc != -ENOTSUP)
+		LOG(WARNING, "port %u: cannot enable promiscuous mode: %s", port,
+		    rte_strerror(-rc));
+	return 0;
+}
+
+void port_release(uint16_t port, const char *name)
+{
+	struct rte_device *dev = NULL;
+	struct rte_devargs da;
+	int rc = 0;
+
+	if (port < RTE_MAX_ETHPORTS && rte_eth_dev_is_valid_port(port)) {
+		struct rte_eth_dev_info info;
+
+		if (rte_eth_dev_info_get(port, &info) == 0)
+			dev = info.device;
+		rte_eth_dev_stop(port);
+		rte_eth_dev_close(port);
+	}
+	if (dev != NULL) {
+		rc = rte_dev_remove(dev);
+	} else {
+		/* A probe that made no usable port: detach by bus and name. */
+		memset(&da, 0, sizeof(da));
+		if (rte_devargs_parse(&da, name) == 0 && da.bus != NULL)
+			rc = rte_eal_hotplug_remove(rte_bus_name(da.bus), da.name);
+		rte_devargs_reset(&da);
+	}
+	if (rc != 0)
+		LOG(WARNING, "cannot detach %s: %s", name, rte_strerror(-rc));
+}

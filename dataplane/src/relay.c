@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The relay table: control-side state of every VF <-> vhost-user pairing.
+ * The control thread adds and removes relays; the vhost thread attaches
+ * and detaches device ids. A mutex guards the table (never the fast path,
+ * which sees relays only through worker plans).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_ethdev.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+
+#include "log.h"
+#include "port.h"
+#include "relay.h"
+#include "vhost.h"
+#include "worker.h"
+
+/* Enough for the VF RX ring, bursts in flight and the per-lcore caches. */
+#define POOL_MBUFS 8191
+#define POOL_CACHE 256
+
+static struct relay *relays[MAX_RELAYS];
+static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int relay_table_init(void)
+{
+	memset(relays, 0, sizeof(relays));
+	return 0;
+}
+
+struct relay *relay_get(unsigned int id)
+{
+	return id < MAX_RELAYS ? relays[id] : NULL;
+}
+
+int relay_attach_vid(const char *path, int vid)
+{
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&table_lock);
+	for (unsigned int i = 0; i < MAX_RELAYS; i++) {
+		struct relay *r = relays[i];
+
+		if (r != NULL && strcmp(r->vhost_path, path) == 0) {
+			__atomic_store_n(&r->vid, vid, __ATOMIC_RELEASE);
+			rc = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&table_lock);
+	return rc;
+}
+
+int relay_detach_vid(int vid)
+{
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&table_lock);
+	for (unsigned int i = 0; i < MAX_RELAYS; i++) {
+		struct relay *r = relays[i];
+
+		if (r != NULL && __atomic_load_n(&r->vid, __ATOMIC_RELAXED) == vid) {
+			__atomic_store_n(&r->vid, -1, __ATOMIC_RELEASE);
+			rc = 0;
+		}
+	}
+	pthread_mutex_unlock(&table_lock);
+	return rc;
+}
+
+static void relay_free(struct relay *r)
+{
+	if (r->vhost_registered)
+		vhost_close(r->vhost_path);
+	if (r->vf_probed)
+		port_release(r->vf_port, r->vf_name);
+	rte_mempool_free(r->pool);
+	rte_free(r);
+}
+
+static int check_request(const struct relay_request *req, char *err, size_t errlen)
+{
+	if (req->id >= MAX_RELAYS) {
+		snprintf(err, errlen, "relay id %u is outside 0-%u", req->id, MAX_RELAYS - 1);
+		return -EINVAL;
+	}
+	if (relays[req->id] != NULL) {
+		snprintf(err, errlen, "relay %u already exists", req->id);
+		return -EEXIST;
+	}
+	if (req->vf[0] == '\0' || strlen(req->vf) >= VF_ARGS_MAX) {
+		snprintf(err, errlen, "VF must be 1 to %d characters", VF_ARGS_MAX - 1);
+		return -EINVAL;
+	}
+	if (req->vhost_path[0] != '/' || strlen(req->vhost_path) >= PATH_MAX) {
+		snprintf(err, errlen, "vhost-user socket path must be absolute");
+		return -EINVAL;
+	}
+	for (int d = 0; d < DIR_COUNT; d++) {
+		if (req->cpu[d] >= 0 && !worker_is_lcore((unsigned int)req->cpu[d])) {
+			snprintf(err, errlen, "CPU %d is not a worker CPU", req->cpu[d]);
+			return -EINVAL;
+		}
+	}
+	for (unsigned int i = 0; i < MAX_RELAYS; i++) {
+		const struct relay *o = relays[i];
+
+		if (o == NULL)
+			continue;
+		if (strcmp(o->vhost_path, req->vhost_path) == 0) {
+			snprintf(err, errlen, "vhost-user socket %s is used by relay %u",
+				 req->vhost_path, i);
+			return -EEXIST;
+		}
+		if (strcmp(o->vf, req->vf) == 0) {
+			snprintf(err, errlen, "VF %s is used by relay %u", req->vf, i);
+			return -EEXIST;
+		}
+	}
+	return 0;
+}
+
+int relay_add(const struct relay_request *req, char *err, size_t errlen)
+{
+	char pool_name[RTE_MEMPOOL_NAMESIZE];
+	struct relay *r;
+	int rc;
+
+	rc = check_request(req, err, errlen);
+	if (rc != 0)
+		return rc;
+	r = rte_zmalloc("vio4wd_relay", sizeof(*r), RTE_CACHE_LINE_SIZE);
+	if (r == NULL) {
+		snprintf(err, errlen, "out of memory for relay %u", req->id);
+		return -ENOMEM;
+	}
+	r->id = req->id;
+	r->vid = -1;
+	r->vhost_client = req->vhost_client;
+	snprintf(r->vf, sizeof(r->vf), "%s", req->vf);
+	snprintf(r->vhost_path, sizeof(r->vhost_path), "%s", req->vhost_path);
+
+	snprintf(pool_name, sizeof(pool_name), "vio4wd_relay%u", r->id);
+	r->pool = rte_pktmbuf_pool_create(pool_name, POOL_MBUFS, POOL_CACHE, 0,
+					  RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
+	if (r->pool == NULL) {
+		snprintf(err, errlen, "cannot allocate packet buffers: %s", rte_strerror(rte_errno));
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = port_probe(r->vf, &r->vf_port, r->vf_name, sizeof(r->vf_name), err, errlen);
+	if (rc != 0)
+		goto fail;
+	r->vf_probed = true;
+	rc = port_start(r->vf_port, r->pool, err, errlen);
+	if (rc != 0)
+		goto fail;
+	for (int d = 0; d < DIR_COUNT; d++)
+		r->worker[d] = req->cpu[d] >= 0 ? (unsigned int)req->cpu[d] :
+			worker_least_loaded();
+
+	/* Visible to the vhost callbacks before the socket can connect. */
+	pthread_mutex_lock(&table_lock);
+	relays[r->id] = r;
+	pthread_mutex_unlock(&table_lock);
+
+	rc = vhost_open(r->vhost_path, r->vhost_client, err, errlen);
+	if (rc != 0)
+		goto unpublish;
+	r->vhost_registered = true;
+	rc = worker_assign(r);
+	if (rc != 0) {
+		snprintf(err, errlen, "out of memory for worker plans");
+		goto unpublish;
+	}
+	LOG(INFO, "relay %u added: VF %s (port %u) <-> %s (%s), workers %u/%u",
+	    r->id, r->vf, r->vf_port, r->vhost_path,
+	    r->vhost_client ? "client" : "server", r->worker[0], r->worker[1]);
+	return 0;
+
+unpublish:
+	pthread_mutex_lock(&table_lock);
+	relays[r->id] = NULL;
+	pthread_mutex_unlock(&table_lock);
+fail:
+	relay_free(r);
+	return rc;
+}
+
+int relay_remove(unsigned int id, char *err, size_t errlen)
+{
+	struct relay *r;
+
+	if (id >= MAX_RELAYS) {
+		snprintf(err, errlen, "relay id %u is outside 0-%u", id, MAX_RELAYS - 1);
+		return -EINVAL;
+	}
+	r = relays[id];
+	if (r == NULL) {
+		snprintf(err, errlen, "relay %u does not exist", id);
+		return -ENOENT;
+	}
+	/* Callbacks no longer find it; then no worker polls it; then tear down. */
+	pthread_mutex_lock(&table_lock);
+	relays[id] = NULL;
+	pthread_mutex_unlock(&table_lock);
+	worker_unassign(r);
+	relay_free(r);
+	LOG(INFO, "relay %u removed", id);
+	return 0;
+}
+
+void relay_remove_all(void)
+{
+	char err[256];
+
+	for (unsigned int i = 0; i < MAX_RELAYS; i++)
+		if (relays[i] != NULL)
+			relay_remove(i, err, sizeof(err));
+}

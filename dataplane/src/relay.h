@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef VIO4WD_RELAY_H
+#define VIO4WD_RELAY_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_common.h>
+#include <rte_dev.h>
+
+#define MAX_RELAYS 64
+#define VF_ARGS_MAX 256
+
+struct rte_mempool;
+
+enum direction {
+	DIR_VF_TO_VM = 0,
+	DIR_VM_TO_VF = 1,
+	DIR_COUNT = 2,
+};
+
+/*
+ * Counters of one direction. Only the worker that owns the direction writes
+ * them (relaxed stores); the control thread reads them with relaxed loads.
+ */
+struct dir_stats {
+	uint64_t rx_pkts;
+	uint64_t rx_bytes;
+	uint64_t tx_pkts;
+	uint64_t tx_bytes;
+	uint64_t drop_full_pkts;   /* far queue full */
+	uint64_t drop_full_bytes;
+	uint64_t drop_nc_pkts;     /* far side not connected */
+	uint64_t drop_nc_bytes;
+	uint64_t busy_cycles;      /* TSC cycles spent moving packets */
+} __rte_cache_aligned;
+
+/* A VF <-> vhost-user pairing. */
+struct relay {
+	/* Read by the fast path. */
+	uint16_t vf_port;
+	int vid;                  /* vhost device id, -1 while no VM; atomic */
+	struct rte_mempool *pool; /* mbufs for packets dequeued from the VM */
+	struct dir_stats dir[DIR_COUNT];
+
+	/* Control side only. */
+	unsigned int id;
+	unsigned int worker[DIR_COUNT]; /* lcore serving each direction */
+	bool vhost_client;
+	bool vhost_registered;
+	bool vf_probed;
+	char vf[VF_ARGS_MAX];     /* PCI address or device arguments */
+	char vf_name[RTE_DEV_NAME_MAX_LEN];
+	char vhost_path[PATH_MAX];
+};
+
+struct relay_request {
+	unsigned int id;
+	const char *vf;
+	const char *vhost_path;
+	bool vhost_client;
+	int cpu[DIR_COUNT];       /* -1: least busy worker */
+};
+
+int relay_table_init(void);
+int relay_add(const struct relay_request *req, char *err, size_t errlen);
+int relay_remove(unsigned int id, char *err, size_t errlen);
+void relay_remove_all(void);
+/* Relay by id, or NULL. Control thread only. */
+struct relay *relay_get(unsigned int id);
+
+/* Used by the vhost callbacks (vhost thread). */
+int relay_attach_vid(const char *path, int vid);
+int relay_detach_vid(int vid);
+
+#endif

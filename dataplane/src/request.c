@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Control request parser. Every field is checked here, before anything
+ * reaches the relay table or the fast path; this file is also the target
+ * of the fuzz harness, so it depends on nothing but libc.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "request.h"
+
+struct op_spec {
+	const char *name;
+	enum request_op op;
+	const char *const *required;
+	const char *const *optional;
+};
+
+static const char *const none[] = { NULL };
+static const char *const add_required[] = { "id", "vf", "vhost", NULL };
+static const char *const add_optional[] = { "mode", "cpu", NULL };
+static const char *const id_only[] = { "id", NULL };
+
+static const struct op_spec ops[] = {
+	{ "hello", OP_HELLO, none, none },
+	{ "add_relay", OP_ADD_RELAY, add_required, add_optional },
+	{ "remove_relay", OP_REMOVE_RELAY, id_only, none },
+	{ "stats", OP_STATS, none, id_only },
+	{ "shutdown", OP_SHUTDOWN, none, none },
+};
+
+static int in_list(const char *const *list, const char *key)
+{
+	for (; *list != NULL; list++)
+		if (strcmp(*list, key) == 0)
+			return 1;
+	return 0;
+}
+
+/* Decimal, no sign, no leading junk, at most max. */
+static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+
+	if (s[0] < '0' || s[0] > '9' || strlen(s) > 10)
+		return -1;
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '\0' || *out > max)
+		return -1;
+	return 0;
+}
+
+static int parse_cpu_pair(const char *s, int cpu[DIR_COUNT])
+{
+	char a[16], b[16];
+	const char *comma = strchr(s, ',');
+	unsigned long v;
+
+	if (comma == NULL || (size_t)(comma - s) >= sizeof(a) || strlen(comma + 1) >= sizeof(b))
+		return -1;
+	memcpy(a, s, (size_t)(comma - s));
+	a[comma - s] = '\0';
+	strcpy(b, comma + 1);
+	if (parse_uint(a, 1023, &v) != 0)
+		return -1;
+	cpu[DIR_VF_TO_VM] = (int)v;
+	if (parse_uint(b, 1023, &v) != 0)
+		return -1;
+	cpu[DIR_VM_TO_VF] = (int)v;
+	return 0;
+}
+
+#define FAIL(...) do { snprintf(err, errlen, __VA_ARGS__); return -EINVAL; } while (0)
+
+int request_parse(char *buf, size_t len, struct request *req, char *err, size_t errlen)
+{
+	const struct op_spec *spec = NULL;
+	const char *keys[16];
+	const char *vals[16];
+	unsigned int n = 0;
+	char *line, *next;
+	unsigned long v;
+
+	memset(req, 0, sizeof(*req));
+	req->relay.cpu[0] = req->relay.cpu[1] = -1;
+	if (len > REQUEST_MAX)
+		FAIL("request longer than %d bytes", REQUEST_MAX);
+	if (memchr(buf, '\0', len) != NULL)
+		FAIL("request contains a NUL byte");
+	buf[len] = '\0';
+
+	for (line = buf; line != NULL && *line != '\0'; line = next) {
+		char *eq;
+
+		next = strchr(line, '\n');
+		if (next != NULL)
+			*next++ = '\0';
+		if (*line == '\0')
+			continue;
+		eq = strchr(line, '=');
+		if (eq == NULL || eq == line)
+			FAIL("line '%.40s' is not key=value", line);
+		*eq = '\0';
+		for (unsigned int i = 0; i < n; i++)
+			if (strcmp(keys[i], line) == 0)
+				FAIL("key '%.40s' given twice", line);
+		if (n == sizeof(keys) / sizeof(keys[0]))
+			FAIL("too many keys");
+		keys[n] = line;
+		vals[n] = eq + 1;
+		n++;
+	}
+	if (n == 0 || strcmp(keys[0], "op") != 0)
+		FAIL("the first key must be 'op'");
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+		if (strcmp(ops[i].name, vals[0]) == 0)
+			spec = &ops[i];
+	if (spec == NULL)
+		FAIL("unknown op '%.40s'", vals[0]);
+	req->op = spec->op;
+
+	for (const char *const *k = spec->required; *k != NULL; k++) {
+		unsigned int i;
+
+		for (i = 1; i < n; i++)
+			if (strcmp(keys[i], *k) == 0)
+				break;
+		if (i == n)
+			FAIL("%s needs '%s'", spec->name, *k);
+	}
+	for (unsigned int i = 1; i < n; i++) {
+		const char *k = keys[i], *val = vals[i];
+
+		if (!in_list(spec->required, k) && !in_list(spec->optional, k))
+			FAIL("%s takes no '%.40s'", spec->name, k);
+		if (strcmp(k, "id") == 0) {
+			if (parse_uint(val, MAX_RELAYS - 1, &v) != 0)
+				FAIL("id must be a relay id from 0 to %d", MAX_RELAYS - 1);
+			req->relay.id = (unsigned int)v;
+			req->has_id = true;
+		} else if (strcmp(k, "vf") == 0) {
+			if (val[0] == '\0' || strlen(val) >= VF_ARGS_MAX)
+				FAIL("vf must be 1 to %d characters", VF_ARGS_MAX - 1);
+			req->relay.vf = val;
+		} else if (strcmp(k, "vhost") == 0) {
+			if (val[0] != '/' || strlen(val) >= 108)
+				FAIL("vhost must be an absolute path shorter than 108 bytes");
+			req->relay.vhost_path = val;
+		} else if (strcmp(k, "mode") == 0) {
+			if (strcmp(val, "client") == 0)
+				req->relay.vhost_client = true;
+			else if (strcmp(val, "server") != 0)
+				FAIL("mode must be 'server' or 'client'");
+		} else if (strcmp(k, "cpu") == 0) {
+			if (parse_cpu_pair(val, req->relay.cpu) != 0)
+				FAIL("cpu must be 'VF2VM_CPU,VM2VF_CPU'");
+		}
+	}
+	return 0;
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef VIO4WD_REQUEST_H
+#define VIO4WD_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "relay.h"
+
+#define REQUEST_MAX 4096
+
+enum request_op {
+	OP_HELLO,
+	OP_ADD_RELAY,
+	OP_REMOVE_RELAY,
+	OP_STATS,
+	OP_SHUTDOWN,
+};
+
+/* A validated control request. Strings point into the parsed buffer. */
+struct request {
+	enum request_op op;
+	struct relay_request relay;  /* OP_ADD_RELAY; id also for remove/stats */
+	bool has_id;
+};
+
+/*
+ * Parse one request payload ("key=value" lines, see docs/control-protocol.md)
+ * in place. buf must hold len bytes plus one spare byte for a terminator.
+ * Returns 0, or -EINVAL with a message for a person in err.
+ */
+int request_parse(char *buf, size_t len, struct request *req, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * vhost-user glue. The callbacks run on DPDK's vhost thread (or, for
+ * destroy_device, in whichever thread unregisters the socket); they only
+ * publish or withdraw the device id of the relay the socket belongs to.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <rte_vhost.h>
+
+#include "log.h"
+#include "relay.h"
+#include "vhost.h"
+#include "worker.h"
+
+static int new_device(int vid)
+{
+	char path[PATH_MAX];
+
+	if (rte_vhost_get_ifname(vid, path, sizeof(path)) != 0)
+		return -1;
+	if (relay_attach_vid(path, vid) != 0) {
+		LOG(WARNING, "vhost device %d on %s belongs to no relay", vid, path);
+		return -1;
+	}
+	LOG(INFO, "VM connected on %s (vhost device %d)", path, vid);
+	return 0;
+}
+
+static void destroy_device(int vid)
+{
+	char path[PATH_MAX] = "?";
+
+	rte_vhost_get_ifname(vid, path, sizeof(path));
+	relay_detach_vid(vid);
+	/* No worker may touch the device once this callback returns. */
+	workers_synchronize();
+	LOG(INFO, "VM disconnected from %s (vhost device %d)", path, vid);
+}
+
+static const struct rte_vhost_device_ops vhost_ops = {
+	.new_device = new_device,
+	.destroy_device = destroy_device,
+};
+
+/*
+ * A socket file left by a process that died (kill -9, crash) makes bind()
+ * fail. Remove it, but only when it is a socket nobody listens on.
+ */
+static int remove_stale_socket(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, rc;
+
+	if (lstat(path, &st) != 0)
+		return 0;
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen, "%s exists and is not a socket", path);
+		return -EEXIST;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	close(fd);
+	if (rc == 0) {
+		snprintf(err, errlen, "%s is in use by another process", path);
+		return -EADDRINUSE;
+	}
+	unlink(path);
+	return 0;
+}
+
+int vhost_open(const char *path, bool client, char *err, size_t errlen)
+{
+	uint64_t flags = client ? RTE_VHOST_USER_CLIENT : 0;
+	int rc;
+
+	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		snprintf(err, errlen, "vhost-user socket path is longer than %zu bytes",
+			 sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	if (!client) {
+		rc = remove_stale_socket(path, err, errlen);
+		if (rc != 0)
+			return rc;
+	}
+
+	rc = rte_vhost_driver_register(path, flags);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot register vhost-user socket %s", path);
+		return -EINVAL;
+	}
+	rc = rte_vhost_driver_callback_register(path, &vhost_ops);
+	if (rc == 0)
+		rc = rte_vhost_driver_start(path);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot %s vhost-user socket %s",
+			 client ? "connect to" : "listen on", path);
+		rte_vhost_driver_unregister(path);
+		return -EIO;
+	}
+	return 0;
+}
+
+void vhost_close(const char *path)
+{
+	int rc;
+
+	/* Busy while a callback runs on the vhost thread: retry. */
+	while ((rc = rte_vhost_driver_unregister(path)) == -EBUSY)
+		;
+	if (rc != 0)
+		LOG(WARNING, "cannot unregister vhost-user socket %s", path);
+}
