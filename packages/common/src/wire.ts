@@ -1,0 +1,143 @@
+// The ZeroMQ wire messages (proto/virtioforwarder.proto), encoded and
+// decoded with protobufjs and validated with zod where they enter.
+import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs';
+import { z } from 'zod';
+
+export const PROTO_PATH = fileURLToPath(new URL('../proto/virtioforwarder.proto', import.meta.url));
+
+const root = new protobuf.Root();
+root.loadSync(PROTO_PATH, { keepCase: true });
+root.resolveAll();
+
+function type(name: string): protobuf.Type {
+  return root.lookupType(`virtioforwarder.${name}`);
+}
+
+export const PortControlOp = { ADD: 0, REMOVE: 1, ADD_SOCK: 2, REMOVE_SOCK: 3, QUERY_PCI: 4 } as const;
+export type PortControlOpName = keyof typeof PortControlOp;
+export const PortControlStatus = { ERROR: 0, OK: 1 } as const;
+export const StatsStatus = { OK: 0, EBADR: 400, E2BIG: 413, ENOMEM: 500 } as const;
+
+const u32 = z.number().int().min(0).max(0xffffffff);
+const i32 = z.number().int().min(-0x80000000).max(0x7fffffff);
+const u64 = z.number().int().min(0);
+
+export const pciAddressSchema = z.object({ domain: u32, bus: u32, slot: u32, function: u32 });
+
+export const portControlRequestSchema = z.object({
+  op: z.number().int().min(0).max(4),
+  pci_addrs: z.array(pciAddressSchema).default([]),
+  virtio_id: u32.optional(),
+  conditional: z.boolean().default(true),
+  name: z.string().optional(),
+  mode: u32.optional(),
+  vhost_path: z.string().optional(),
+});
+export type PortControlRequest = z.infer<typeof portControlRequestSchema>;
+export type PortControlRequestInput = z.input<typeof portControlRequestSchema>;
+
+export const portControlResponseSchema = z.object({
+  status: z.number().int().min(0).max(1),
+  error_code: i32.optional(),
+  error_code_source: z.string().optional(),
+  query_string: z.string().optional(),
+});
+export type PortControlResponse = z.infer<typeof portControlResponseSchema>;
+
+export const statsRequestSchema = z.object({
+  relay: z.array(u32).default([]),
+  include_inactive: z.boolean().default(true),
+  delay: u32.default(0),
+});
+export type StatsRequest = z.infer<typeof statsRequestSchema>;
+export type StatsRequestInput = z.input<typeof statsRequestSchema>;
+
+const vfToVmSchema = z.object({
+  active: z.boolean(),
+  internal_state: z.string(),
+  pkts_rx_from_vf: u64.default(0),
+  bytes_rx_from_vf: u64.default(0),
+  pkts_tx_to_vm: u64.default(0),
+  bytes_tx_to_vm: u64.default(0),
+  pkts_dropped_vm_queue_full: u64.default(0),
+  bytes_dropped_vm_queue_full: u64.default(0),
+  pkts_dropped_vm_not_connected: u64.default(0),
+  bytes_dropped_vm_not_connected: u64.default(0),
+  pkt_rate_rx_from_vf: z.number(),
+  byte_rate_rx_from_vf: z.number(),
+  pkt_rate_tx_to_vm: z.number(),
+  byte_rate_tx_to_vm: z.number(),
+});
+const vmToVfSchema = z.object({
+  active: z.boolean(),
+  internal_state: z.string(),
+  pkts_rx_from_vm: u64.default(0),
+  bytes_rx_from_vm: u64.default(0),
+  pkts_tx_to_vf: u64.default(0),
+  bytes_tx_to_vf: u64.default(0),
+  pkts_dropped_vf_queue_full: u64.default(0),
+  bytes_dropped_vf_queue_full: u64.default(0),
+  pkts_dropped_vf_not_connected: u64.default(0),
+  bytes_dropped_vf_not_connected: u64.default(0),
+  pkt_rate_rx_from_vm: z.number(),
+  byte_rate_rx_from_vm: z.number(),
+  pkt_rate_tx_to_vf: z.number(),
+  byte_rate_tx_to_vf: z.number(),
+});
+export const relayStateSchema = z.object({
+  id: u32,
+  active: z.boolean(),
+  ident: z.string().optional(),
+  cpu: z.object({ vf_to_vm: i32.optional(), vm_to_vf: i32.optional() }).optional(),
+  vhost: z.object({ vhost_socket_name: z.string() }),
+  vf: z.object({ pci_addr_str: z.string().optional() }).optional(),
+  vf_to_vm: vfToVmSchema,
+  vm_to_vf: vmToVfSchema,
+  socket_id: u32,
+});
+export type RelayState = z.infer<typeof relayStateSchema>;
+
+export const statsResponseSchema = z.object({
+  status: z.number().int(),
+  relay: z.array(relayStateSchema).default([]),
+});
+export type StatsResponse = z.infer<typeof statsResponseSchema>;
+
+/** A message that did not decode, or decoded into something invalid. */
+export class WireError extends Error {}
+
+interface Codec<T> {
+  encode(msg: T): Buffer;
+  decode(buf: Uint8Array): T;
+}
+
+function codec<S extends z.ZodType>(name: string, schema: S): Codec<z.infer<S>> {
+  const t = type(name);
+  return {
+    encode(msg) {
+      const err = t.verify(msg as Record<string, unknown>);
+      if (err) throw new WireError(`${name}: ${err}`);
+      return Buffer.from(t.encode(t.fromObject(msg as Record<string, unknown>)).finish());
+    },
+    decode(buf) {
+      let obj: Record<string, unknown>;
+      try {
+        // No defaults: absent optional fields stay absent (presence matters).
+        obj = t.toObject(t.decode(buf), { longs: Number, enums: Number, arrays: false });
+      } catch (e) {
+        throw new WireError(`${name}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      const parsed = schema.safeParse(obj);
+      if (!parsed.success) throw new WireError(`${name}: ${z.prettifyError(parsed.error)}`);
+      return parsed.data;
+    },
+  };
+}
+
+export const wire = {
+  PortControlRequest: codec('PortControlRequest', portControlRequestSchema),
+  PortControlResponse: codec('PortControlResponse', portControlResponseSchema),
+  StatsRequest: codec('StatsRequest', statsRequestSchema),
+  StatsResponse: codec('StatsResponse', statsResponseSchema),
+};

@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+// virtio-forwarder daemon entry point.
+import { parseArgs } from 'node:util';
+import { ConfigError, createLogger, DEFAULT_CONFIG_PATH, loadConfig } from '@vio4wd/common';
+import { Supervisor } from './supervisor.js';
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: { config: { type: 'string', short: 'c', default: DEFAULT_CONFIG_PATH }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) {
+    process.stdout.write(`usage: virtio-forwarder [--config FILE]   (default ${DEFAULT_CONFIG_PATH})\n`);
+    return 0;
+  }
+  const bootLog = createLogger('virtio-forwarder');
+  let loaded;
+  try {
+    loaded = loadConfig(values.config);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    for (const p of e.problems) bootLog.error(`config: ${p}`);
+    return 1;
+  }
+  const log = createLogger('virtio-forwarder', loaded.config.logLevel);
+  for (const w of loaded.warnings) log.warning(w);
+
+  const supervisor = new Supervisor(loaded.config, log);
+  let signalled = false;
+  const onSignal = (sig: string) => {
+    if (signalled) return;
+    signalled = true;
+    log.notice(`${sig} received`);
+    supervisor.stop().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        log.error(`stop failed: ${String(e)}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  try {
+    await supervisor.start();
+  } catch (e) {
+    log.error(e instanceof Error ? e.message : String(e));
+    await supervisor.stop();
+    return 1;
+  }
+  return -1; // keep running
+}
+
+main().then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (e: unknown) => {
+    process.stderr.write(`<2>virtio-forwarder: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,119 @@
+// The vio4wd-dataplane child process: EAL arguments from the config,
+// start-up until its control socket answers, clean stop.
+import fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa, type ResultPromise } from 'execa';
+import { DataplaneClient, type Config, type Logger } from '@vio4wd/common';
+
+/** DPDK's default VFIO VF token, used when VIRTIOFWD_VFIO_VF_TOKEN=0. */
+const DEFAULT_VF_TOKEN = '14d63f20-8445-11ea-8900-1f9ce7d5650d';
+const START_TIMEOUT_MS = 30000;
+const STOP_TIMEOUT_MS = 10000;
+
+export function ealArgs(config: Config): string[] {
+  const lcores = [config.masterLcore, ...config.cpuMask.filter((c) => c !== config.masterLcore)];
+  const args = ['-l', lcores.join(','), '--main-lcore', String(config.masterLcore), '--file-prefix', config.eal.filePrefix];
+  if (config.eal.noHuge) args.push('--no-huge', '-m', String(config.eal.memoryMb));
+  else args.push('--huge-dir', config.hugetlbfsMountPoint);
+  // DPDK levels are syslog priorities + 1; vhost-user chatter only when debugging.
+  args.push(`--log-level=${config.logLevel + 1}`);
+  if (config.logLevel < 7) args.push(`--log-level=lib.vhost.*:${Math.min(config.logLevel, 4) + 1}`);
+  if (config.vfioVfToken !== null)
+    args.push('--vfio-vf-token', config.vfioVfToken === '0' ? DEFAULT_VF_TOKEN : config.vfioVfToken);
+  args.push(...config.eal.extraArgs);
+  return args;
+}
+
+export function dataplaneArgs(config: Config): string[] {
+  return [...ealArgs(config), '--', '--control-socket', config.controlSocket, '--idle-sleep-us', String(config.idleSleepUs)];
+}
+
+export interface ExitInfo {
+  code: number | undefined;
+  signal: string | undefined;
+}
+
+export class DataplaneProcess {
+  private child: ResultPromise | null = null;
+  private exited: Promise<ExitInfo> | null = null;
+  client: DataplaneClient | null = null;
+
+  constructor(
+    private readonly config: Config,
+    private readonly log: Logger,
+  ) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Resolves when the process exits, whatever the reason. */
+  get exit(): Promise<ExitInfo> {
+    if (!this.exited) throw new Error('dataplane not started');
+    return this.exited;
+  }
+
+  async start(): Promise<DataplaneClient> {
+    const args = dataplaneArgs(this.config);
+    this.log.info(`starting ${this.config.dataplaneBinary} ${args.join(' ')}`);
+    fs.rmSync(this.config.controlSocket, { force: true });
+    const child = execa(this.config.dataplaneBinary, args, {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      buffer: false,
+      reject: false,
+      cleanup: true,
+    });
+    this.child = child;
+    this.exited = child.then((r) => ({ code: r.exitCode, signal: r.signal }));
+    let gone = false;
+    void this.exited.then(() => {
+      gone = true;
+    });
+    const deadline = Date.now() + START_TIMEOUT_MS;
+    for (;;) {
+      if (gone) {
+        const info = await this.exited;
+        throw new Error(`dataplane exited during start-up (${describeExit(info)}); see its log lines above`);
+      }
+      if (fs.existsSync(this.config.controlSocket)) {
+        const client = new DataplaneClient(this.config.controlSocket);
+        try {
+          await client.connect();
+          const hello = await client.hello();
+          this.log.info(`dataplane pid ${hello.pid} ready, workers on lcores ${hello.workers.map((w) => w.lcore).join(',')}`);
+          this.client = client;
+          return client;
+        } catch {
+          client.close();
+        }
+      }
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`dataplane did not open ${this.config.controlSocket} within ${START_TIMEOUT_MS / 1000} s`);
+      }
+      await sleep(50);
+    }
+  }
+
+  /** Asks the dataplane to shut down, then signals, then kills. */
+  async stop(): Promise<ExitInfo | undefined> {
+    const child = this.child;
+    if (!child || !this.exited) return undefined;
+    try {
+      await this.client?.shutdown();
+    } catch {
+      child.kill('SIGTERM');
+    }
+    this.client?.close();
+    this.client = null;
+    const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+    const info = await this.exited;
+    clearTimeout(timer);
+    this.child = null;
+    return info;
+  }
+}
+
+export function describeExit(info: ExitInfo): string {
+  return info.signal ? `killed by ${info.signal}` : `exit code ${String(info.code)}`;
+}

@@ -1,0 +1,191 @@
+// Port control (ZeroMQ PortControlRequest) as the original daemon answers
+// it: validation rules, conditional semantics, error code and source.
+import {
+  formatPciAddress,
+  isValidPciAddress,
+  MAX_RELAYS,
+  PortControlOp,
+  PortControlStatus,
+  socketPathFor,
+  DataplaneError,
+  type Config,
+  type Logger,
+  type PortControlRequest,
+  type PortControlResponse,
+} from '@vio4wd/common';
+import { toDataplaneRequest, type RelaySpec, type RelayTable } from './relay-table.js';
+
+/** What port control needs of the dataplane (a process, or a fake in unit tests). */
+export interface RelayDriver {
+  addRelay(spec: RelaySpec): Promise<void>;
+  removeRelay(id: number): Promise<void>;
+}
+
+const EINVAL = 22;
+const EEXIST = 17;
+const ENOENT = 2;
+const ENOSPC = 28;
+const ENOTSUP = 95;
+
+class Refusal extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const ok = (query?: string): PortControlResponse =>
+  query === undefined ? { status: PortControlStatus.OK } : { status: PortControlStatus.OK, query_string: query };
+
+export class PortControl {
+  constructor(
+    private readonly config: Pick<Config, 'socketDir' | 'socketFnamePattern' | 'vhostClient' | 'dynamicSockets' | 'deviceAliases' | 'cpuPins'>,
+    private readonly table: RelayTable,
+    private readonly driver: RelayDriver,
+    private readonly log: Logger,
+  ) {}
+
+  async handle(req: PortControlRequest): Promise<PortControlResponse> {
+    try {
+      return await this.dispatch(req);
+    } catch (e) {
+      if (e instanceof Refusal) return this.refuse(e.code, e.message);
+      if (e instanceof DataplaneError) return this.refuse(e.errno, `dataplane: ${e.message}`);
+      throw e;
+    }
+  }
+
+  private refuse(code: number, message: string): PortControlResponse {
+    this.log.warning(`port control: ${message}`);
+    return { status: PortControlStatus.ERROR, error_code: code, error_code_source: message };
+  }
+
+  private pciList(req: PortControlRequest): string[] {
+    return req.pci_addrs.map((a) => {
+      if (!isValidPciAddress(a)) throw new Refusal(EINVAL, `malformed PCI address ${JSON.stringify(a)}`);
+      return formatPciAddress(a);
+    });
+  }
+
+  private onePci(req: PortControlRequest, op: string): string {
+    const pcis = this.pciList(req);
+    if (pcis.length > 1) {
+      if (!req.name) throw new Refusal(EINVAL, `${op}: a bond (several PCI addresses) needs a bond name`);
+      throw new Refusal(ENOTSUP, `${op}: bonds are not supported yet`);
+    }
+    const pci = pcis[0];
+    if (pci === undefined) throw new Refusal(EINVAL, `${op} needs a PCI address`);
+    return pci;
+  }
+
+  private checkVirtioId(req: PortControlRequest, op: string): number {
+    if (req.virtio_id === undefined) throw new Refusal(EINVAL, `${op} needs a virtio id`);
+    if (req.virtio_id >= MAX_RELAYS) throw new Refusal(EINVAL, `virtio id ${req.virtio_id} is outside 0-${MAX_RELAYS - 1}`);
+    return req.virtio_id;
+  }
+
+  private checkVhostPath(path: string | undefined, op: string): string {
+    if (!path) throw new Refusal(EINVAL, `${op} needs a vhost-user socket path`);
+    if (!path.startsWith('/')) throw new Refusal(EINVAL, `vhost-user socket path ${path} is not absolute`);
+    if (Buffer.byteLength(path) >= 108) throw new Refusal(EINVAL, `vhost-user socket path ${path} is longer than 107 bytes`);
+    return path;
+  }
+
+  private spec(id: number, pci: string, vhostPath: string, origin: RelaySpec['origin']): RelaySpec {
+    const pin = this.config.cpuPins.find((p) => p.relay === id);
+    const spec: RelaySpec = {
+      id,
+      pci,
+      device: this.config.deviceAliases.get(pci) ?? pci,
+      vhostPath,
+      vhostClient: this.config.vhostClient,
+      origin,
+    };
+    if (pin) spec.cpu = [pin.vfToVm, pin.vmToVf];
+    return spec;
+  }
+
+  private async add(spec: RelaySpec, conditional: boolean): Promise<PortControlResponse> {
+    const same = this.table.get(spec.id);
+    if (same && same.pci === spec.pci && same.vhostPath === spec.vhostPath && conditional) return ok();
+    if (same) throw new Refusal(EEXIST, `relay ${spec.id} already exists (VF ${same.pci}, socket ${same.vhostPath})`);
+    const byPci = this.table.byPci(spec.pci);
+    if (byPci) throw new Refusal(EEXIST, `VF ${spec.pci} is already relayed by relay ${byPci.id}`);
+    const byPath = this.table.byVhostPath(spec.vhostPath);
+    if (byPath) throw new Refusal(EEXIST, `vhost-user socket ${spec.vhostPath} is already used by relay ${byPath.id}`);
+    await this.driver.addRelay(spec);
+    this.table.set(spec);
+    this.log.info(`relay ${spec.id} added: VF ${spec.pci} <-> ${spec.vhostPath}`);
+    return ok();
+  }
+
+  private async remove(spec: RelaySpec): Promise<PortControlResponse> {
+    await this.driver.removeRelay(spec.id);
+    this.table.delete(spec.id);
+    this.log.info(`relay ${spec.id} removed: VF ${spec.pci} <-> ${spec.vhostPath}`);
+    return ok();
+  }
+
+  private async dispatch(req: PortControlRequest): Promise<PortControlResponse> {
+    switch (req.op) {
+      case PortControlOp.ADD: {
+        const id = this.checkVirtioId(req, 'add');
+        const pci = this.onePci(req, 'add');
+        return this.add(this.spec(id, pci, socketPathFor(this.config, id), 'add'), req.conditional);
+      }
+      case PortControlOp.REMOVE: {
+        const id = this.checkVirtioId(req, 'remove');
+        const pcis = this.pciList(req);
+        if (pcis.length > 1 && !req.name) throw new Refusal(EINVAL, 'remove: several PCI addresses need the bond name');
+        const relay = this.table.get(id);
+        if (!relay) {
+          if (req.conditional) return ok();
+          throw new Refusal(ENOENT, `relay ${id} does not exist`);
+        }
+        if (pcis.length === 1 && pcis[0] !== relay.pci)
+          throw new Refusal(EINVAL, `relay ${id} relays VF ${relay.pci}, not ${pcis[0]}`);
+        return this.remove(relay);
+      }
+      case PortControlOp.ADD_SOCK: {
+        if (req.virtio_id !== undefined) this.log.warning('add_sock: the virtio id is ignored for socket pairs');
+        if (!this.config.dynamicSockets) throw new Refusal(ENOTSUP, 'add_sock needs VIRTIOFWD_DYNAMIC_SOCKETS=true');
+        const path = this.checkVhostPath(req.vhost_path, 'add_sock');
+        const pci = this.onePci(req, 'add_sock');
+        const existing = this.table.byVhostPath(path);
+        if (existing && existing.pci === pci && req.conditional) return ok();
+        const id = existing?.id ?? this.table.freeId();
+        if (id === undefined) throw new Refusal(ENOSPC, `all ${MAX_RELAYS} relays are in use`);
+        return this.add(this.spec(id, pci, path, 'add_sock'), req.conditional);
+      }
+      case PortControlOp.REMOVE_SOCK: {
+        if (req.virtio_id !== undefined) this.log.warning('remove_sock: the virtio id is ignored for socket pairs');
+        if (!this.config.dynamicSockets) throw new Refusal(ENOTSUP, 'remove_sock needs VIRTIOFWD_DYNAMIC_SOCKETS=true');
+        const path = req.vhost_path ? this.checkVhostPath(req.vhost_path, 'remove_sock') : undefined;
+        const pci = req.pci_addrs.length ? this.onePci(req, 'remove_sock') : undefined;
+        if (!path && !pci) throw new Refusal(EINVAL, 'remove_sock needs a vhost-user socket path or a PCI address');
+        const byPath = path ? this.table.byVhostPath(path) : undefined;
+        const byPci = pci ? this.table.byPci(pci) : undefined;
+        const relay = byPath ?? byPci;
+        if (path && pci && byPath !== byPci)
+          throw new Refusal(EINVAL, `socket ${path} and VF ${pci} are not relayed together`);
+        if (!relay) {
+          if (req.conditional) return ok();
+          throw new Refusal(ENOENT, `no relay uses ${path ?? pci}`);
+        }
+        return this.remove(relay);
+      }
+      case PortControlOp.QUERY_PCI: {
+        const path = this.checkVhostPath(req.vhost_path, 'query_pci');
+        const relay = this.table.byVhostPath(path);
+        if (!relay) throw new Refusal(ENOENT, `no relay uses ${path}`);
+        return ok(relay.pci);
+      }
+      default:
+        throw new Refusal(EINVAL, `unknown port control op ${req.op}`);
+    }
+  }
+}
+
+export { toDataplaneRequest };

@@ -1,0 +1,58 @@
+// The supervisor's desired state: which relays exist, with which VF and
+// vhost-user socket. It is the source of truth the dataplane is driven
+// from (and, after a dataplane restart, rebuilt from).
+import { MAX_RELAYS, type AddRelayRequest } from '@vio4wd/common';
+
+export type RelayOrigin = 'static' | 'add' | 'add_sock';
+
+export interface RelaySpec {
+  id: number;
+  /** The VF as the user named it (a PCI address). */
+  pci: string;
+  /** What the dataplane is given: the PCI address or aliased device arguments. */
+  device: string;
+  vhostPath: string;
+  vhostClient: boolean;
+  origin: RelayOrigin;
+  cpu?: [number, number];
+}
+
+export class RelayTable {
+  private readonly relays = new Map<number, RelaySpec>();
+
+  get(id: number): RelaySpec | undefined {
+    return this.relays.get(id);
+  }
+
+  all(): RelaySpec[] {
+    return [...this.relays.values()].sort((a, b) => a.id - b.id);
+  }
+
+  byPci(pci: string): RelaySpec | undefined {
+    return this.all().find((r) => r.pci === pci);
+  }
+
+  byVhostPath(path: string): RelaySpec | undefined {
+    return this.all().find((r) => r.vhostPath === path);
+  }
+
+  /** Lowest relay id not in use, or undefined when all 64 are taken. */
+  freeId(): number | undefined {
+    for (let id = 0; id < MAX_RELAYS; id++) if (!this.relays.has(id)) return id;
+    return undefined;
+  }
+
+  set(spec: RelaySpec): void {
+    this.relays.set(spec.id, spec);
+  }
+
+  delete(id: number): void {
+    this.relays.delete(id);
+  }
+}
+
+export function toDataplaneRequest(spec: RelaySpec): AddRelayRequest {
+  const req: AddRelayRequest = { id: spec.id, vf: spec.device, vhostPath: spec.vhostPath, vhostClient: spec.vhostClient };
+  if (spec.cpu) req.cpu = spec.cpu;
+  return req;
+}

@@ -1,0 +1,90 @@
+// Stats (ZeroMQ StatsRequest): dataplane counters in the original's shape,
+// with rates measured over the requested delay.
+import {
+  MAX_RELAYS,
+  StatsStatus,
+  type DataplaneRelay,
+  type DirStats,
+  type RelayState,
+  type StatsReply,
+  type StatsRequest,
+  type StatsResponse,
+} from '@vio4wd/common';
+import type { RelayTable } from './relay-table.js';
+
+export interface StatsSource {
+  stats(): Promise<StatsReply>;
+}
+
+const MAX_DELAY_MS = 10000;
+
+function rate(a: DirStats | undefined, b: DirStats, key: keyof DirStats, seconds: number): number {
+  if (!a || seconds <= 0) return 0;
+  return Math.max(0, b[key] - a[key]) / seconds;
+}
+
+function relayState(r: DataplaneRelay, before: DataplaneRelay | undefined, seconds: number, pci: string | undefined): RelayState {
+  const f = r.vf_to_vm;
+  const m = r.vm_to_vf;
+  const internal = r.connected ? 'connected' : 'waiting for VM';
+  const state: RelayState = {
+    id: r.id,
+    active: r.connected,
+    ident: r.vf_name,
+    cpu: { vf_to_vm: r.cpu[0], vm_to_vf: r.cpu[1] },
+    vhost: { vhost_socket_name: r.vhost_path },
+    vf: { pci_addr_str: pci ?? r.vf },
+    socket_id: r.socket_id,
+    vf_to_vm: {
+      active: r.connected,
+      internal_state: internal,
+      pkts_rx_from_vf: f.rx_pkts,
+      bytes_rx_from_vf: f.rx_bytes,
+      pkts_tx_to_vm: f.tx_pkts,
+      bytes_tx_to_vm: f.tx_bytes,
+      pkts_dropped_vm_queue_full: f.drop_full_pkts,
+      bytes_dropped_vm_queue_full: f.drop_full_bytes,
+      pkts_dropped_vm_not_connected: f.drop_nc_pkts,
+      bytes_dropped_vm_not_connected: f.drop_nc_bytes,
+      pkt_rate_rx_from_vf: rate(before?.vf_to_vm, f, 'rx_pkts', seconds),
+      byte_rate_rx_from_vf: rate(before?.vf_to_vm, f, 'rx_bytes', seconds),
+      pkt_rate_tx_to_vm: rate(before?.vf_to_vm, f, 'tx_pkts', seconds),
+      byte_rate_tx_to_vm: rate(before?.vf_to_vm, f, 'tx_bytes', seconds),
+    },
+    vm_to_vf: {
+      active: r.connected,
+      internal_state: internal,
+      pkts_rx_from_vm: m.rx_pkts,
+      bytes_rx_from_vm: m.rx_bytes,
+      pkts_tx_to_vf: m.tx_pkts,
+      bytes_tx_to_vf: m.tx_bytes,
+      pkts_dropped_vf_queue_full: m.drop_full_pkts,
+      bytes_dropped_vf_queue_full: m.drop_full_bytes,
+      pkts_dropped_vf_not_connected: m.drop_nc_pkts,
+      bytes_dropped_vf_not_connected: m.drop_nc_bytes,
+      pkt_rate_rx_from_vm: rate(before?.vm_to_vf, m, 'rx_pkts', seconds),
+      byte_rate_rx_from_vm: rate(before?.vm_to_vf, m, 'rx_bytes', seconds),
+      pkt_rate_tx_to_vf: rate(before?.vm_to_vf, m, 'tx_pkts', seconds),
+      byte_rate_tx_to_vf: rate(before?.vm_to_vf, m, 'tx_bytes', seconds),
+    },
+  };
+  return state;
+}
+
+export async function answerStats(req: StatsRequest, source: StatsSource, table: RelayTable): Promise<StatsResponse> {
+  if (req.relay.some((id) => id >= MAX_RELAYS) || req.delay > MAX_DELAY_MS) return { status: StatsStatus.EBADR, relay: [] };
+  const wanted = (r: DataplaneRelay) => req.relay.length === 0 || req.relay.includes(r.id);
+  let before: StatsReply | undefined;
+  let after = await source.stats();
+  if (req.delay > 0) {
+    before = after;
+    await new Promise((resolve) => setTimeout(resolve, req.delay));
+    after = await source.stats();
+  }
+  const seconds = before ? (after.tsc - before.tsc) / after.tsc_hz : 0;
+  const relays = after.relays
+    .filter(wanted)
+    .filter((r) => req.include_inactive || r.connected)
+    .map((r) => relayState(r, before?.relays.find((b) => b.id === r.id), seconds, table.get(r.id)?.pci));
+  return { status: StatsStatus.OK, relay: relays };
+}

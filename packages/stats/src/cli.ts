@@ -1,0 +1,60 @@
+// vio4wd-stats: relay counters and rates from the stats endpoint.
+import yargs from 'yargs';
+import { StatsStatus, TimeoutError, wire, zmqRequest, type RelayState } from '@vio4wd/common';
+
+export const DEFAULT_STATS_EP = 'ipc:///var/run/virtio-forwarder/stats';
+
+export interface Io {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+const fmtRate = (r: number) => (r >= 1e6 ? `${(r / 1e6).toFixed(2)}M` : r >= 1e3 ? `${(r / 1e3).toFixed(1)}k` : r.toFixed(0));
+
+export function formatRelay(r: RelayState): string[] {
+  const f = r.vf_to_vm;
+  const m = r.vm_to_vf;
+  return [
+    `relay ${r.id}  VF ${r.vf?.pci_addr_str ?? '?'}  <->  ${r.vhost.vhost_socket_name}  [${f.internal_state}]  cpu ${r.cpu?.vf_to_vm ?? '?'}/${r.cpu?.vm_to_vf ?? '?'}`,
+    `  VF->VM  rx ${f.pkts_rx_from_vf} pkts ${f.bytes_rx_from_vf} B  tx ${f.pkts_tx_to_vm}  drop full ${f.pkts_dropped_vm_queue_full} not-connected ${f.pkts_dropped_vm_not_connected}  ${fmtRate(f.pkt_rate_rx_from_vf)} pps`,
+    `  VM->VF  rx ${m.pkts_rx_from_vm} pkts ${m.bytes_rx_from_vm} B  tx ${m.pkts_tx_to_vf}  drop full ${m.pkts_dropped_vf_queue_full} not-connected ${m.pkts_dropped_vf_not_connected}  ${fmtRate(m.pkt_rate_rx_from_vm)} pps`,
+  ];
+}
+
+export async function runCli(argv: string[], io: Io): Promise<number> {
+  let code = 0;
+  const a = await yargs(argv)
+    .scriptName('vio4wd-stats')
+    .usage('$0 [options]\n\nShow virtio-forwarder relay statistics.')
+    .option('relay', { type: 'number', array: true, default: [], describe: 'relay id (repeat; default all)' })
+    .option('delay', { type: 'number', default: 1000, describe: 'ms between the two samples rates come from' })
+    .option('active-only', { type: 'boolean', default: false, describe: 'hide relays with no VM connected' })
+    .option('zmq_ep', { alias: 'zmq-ep', type: 'string', default: DEFAULT_STATS_EP })
+    .option('json', { type: 'boolean', default: false, describe: 'print the reply as JSON' })
+    .option('watch', { type: 'boolean', default: false, describe: 'repeat until interrupted' })
+    .strict()
+    .exitProcess(false)
+    .fail((msg, err) => {
+      io.err(msg || (err ? err.message : 'invalid usage'));
+      code = 2;
+    })
+    .parseAsync();
+  if (code !== 0 || a.help) return code;
+  do {
+    try {
+      const req = wire.StatsRequest.encode({ relay: a.relay, include_inactive: !a['active-only'], delay: a.delay });
+      const rep = wire.StatsResponse.decode(await zmqRequest(a.zmq_ep, req, a.delay + 2000));
+      if (rep.status !== StatsStatus.OK) {
+        io.err(`stats refused (status ${rep.status})`);
+        return 1;
+      }
+      if (a.json) io.out(JSON.stringify(rep));
+      else if (rep.relay.length === 0) io.out('no relays');
+      else for (const r of rep.relay) for (const l of formatRelay(r)) io.out(l);
+    } catch (e) {
+      io.err(e instanceof TimeoutError || e instanceof Error ? e.message : String(e));
+      return 3;
+    }
+  } while (a.watch);
+  return 0;
+}

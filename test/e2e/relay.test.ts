@@ -1,0 +1,161 @@
+// End to end: the real supervisor and dataplane, the real port-control CLI,
+// dpdk-testpmd as the VM (virtio_user) and as the far end of a memif VF.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, jest, test } from '@jest/globals';
+import { Forwarder, cleanDpdkRuntime } from '../lib/forwarder.js';
+import { Testpmd } from '../lib/testpmd.js';
+
+jest.setTimeout(180000);
+
+const VF_PCI = '0000:ff:00.1';
+const VM_TO_VF_BURSTS = 5; // x 32 packets
+const VF_TO_VM_BURSTS = 3;
+
+let cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.reverse()) await f().catch(() => undefined);
+  cleanup = [];
+});
+
+function setUp(tag: string, vhostClient: boolean) {
+  const dir = Forwarder.scratch(tag);
+  const memif = path.join(dir, 'memif.sock');
+  const vhost = path.join(dir, 'vm.sock');
+  const fwd = Forwarder.write(dir, {
+    vhostClient,
+    extra: [`VIRTIOFWD_DEVICE_ALIASES=(${VF_PCI}=net_memif0,role=client,socket=${memif},socket-abstract=no)`],
+  });
+  cleanup.push(async () => {
+    await fwd.stop();
+    cleanDpdkRuntime(`vio4wd-${path.basename(dir)}`);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  return { dir, memif, vhost, fwd };
+}
+
+async function startPeer(name: string, vdev: string): Promise<Testpmd> {
+  const t = await Testpmd.start(name, vdev);
+  cleanup.push(async () => {
+    await t.quit();
+    cleanDpdkRuntime(`vio4wd-test-${name}-${process.pid}`);
+  });
+  return t;
+}
+
+function relayOf(stats: Awaited<ReturnType<Forwarder['stats']>>, id: number) {
+  const r = stats.relay.find((x) => x.id === id);
+  if (!r) throw new Error(`relay ${id} missing from stats: ${JSON.stringify(stats)}`);
+  return r;
+}
+
+/**
+ * Sends exact packet counts both ways and checks that the far side and the
+ * stats endpoint see exactly those counts (as increments over `base`).
+ */
+async function exchange(vm: Testpmd, vf: Testpmd, fwd: Forwarder, relayId: number) {
+  const before = relayOf(await fwd.stats(), relayId);
+  const vmBefore = await vm.counters();
+  const vfBefore = await vf.counters();
+
+  // VF -> VM first: the VM is not polling yet, its receive ring holds them.
+  await vf.sendBursts(VF_TO_VM_BURSTS);
+  // VM -> VF: the VF side is now receiving (rxonly after its tx_first).
+  await vm.sendBursts(VM_TO_VF_BURSTS);
+
+  const toVm = VF_TO_VM_BURSTS * 32;
+  const toVf = VM_TO_VF_BURSTS * 32;
+  const vmNow = await vm.waitCounters((c) => c.rxPackets - vmBefore.rxPackets >= toVm);
+  const vfNow = await vf.waitCounters((c) => c.rxPackets - vfBefore.rxPackets >= toVf);
+  // Nothing more may trickle in.
+  await new Promise((r) => setTimeout(r, 500));
+  const vmEnd = await vm.counters();
+  const vfEnd = await vf.counters();
+
+  expect(vfEnd.txPackets - vfBefore.txPackets).toBe(toVm);
+  expect(vmEnd.txPackets - vmBefore.txPackets).toBe(toVf);
+  expect(vmEnd.rxPackets - vmBefore.rxPackets).toBe(toVm);
+  expect(vfEnd.rxPackets - vfBefore.rxPackets).toBe(toVf);
+  expect(vmNow.rxPackets).toBe(vmEnd.rxPackets);
+  expect(vfNow.rxPackets).toBe(vfEnd.rxPackets);
+
+  const after = relayOf(await fwd.stats(), relayId);
+  const d = (a: number | undefined, b: number | undefined) => (a ?? 0) - (b ?? 0);
+  expect(d(after.vf_to_vm.pkts_rx_from_vf, before.vf_to_vm.pkts_rx_from_vf)).toBe(toVm);
+  expect(d(after.vf_to_vm.pkts_tx_to_vm, before.vf_to_vm.pkts_tx_to_vm)).toBe(toVm);
+  expect(d(after.vf_to_vm.bytes_tx_to_vm, before.vf_to_vm.bytes_tx_to_vm)).toBe(toVm * 64);
+  expect(d(after.vm_to_vf.pkts_rx_from_vm, before.vm_to_vf.pkts_rx_from_vm)).toBe(toVf);
+  expect(d(after.vm_to_vf.pkts_tx_to_vf, before.vm_to_vf.pkts_tx_to_vf)).toBe(toVf);
+  expect(d(after.vm_to_vf.bytes_tx_to_vf, before.vm_to_vf.bytes_tx_to_vf)).toBe(toVf * 64);
+  expect(after.vf_to_vm.pkts_dropped_vm_queue_full).toBe(0);
+  expect(after.vm_to_vf.pkts_dropped_vf_queue_full).toBe(0);
+  // Both sides are idle again: stop forwarding so the next round can tx_first.
+  await vm.cmd('stop');
+  await vf.cmd('stop');
+}
+
+describe('a packet crosses one relay end to end', () => {
+  test('server mode: add_sock, exact counts both ways, stats agree, remove_sock removes the relay', async () => {
+    const { memif, vhost, fwd } = setUp('srv', false);
+    await fwd.start();
+    // The memif server (the VF's far end) must exist before the relay's client connects.
+    const vf = await startPeer('srv-vf', `net_memif0,role=server,socket=${memif},socket-abstract=no`);
+
+    const add = await fwd.portctl('add_sock', `--vhost-path=${vhost}`, `--pci-addr=${VF_PCI}`);
+    expect(add.stderr).toBe('');
+    expect(add.exitCode).toBe(0);
+    expect(fs.statSync(vhost).isSocket()).toBe(true);
+    const query = await fwd.portctl('query_pci', `--vhost-path=${vhost}`);
+    expect(query.stdout.trim()).toBe(VF_PCI);
+
+    const vm = await startPeer('srv-vm', `net_virtio_user0,path=${vhost}`);
+    const id = relayOf(await fwd.stats(), 0).id;
+    await fwd.waitConnected(id);
+    await exchange(vm, vf, fwd, id);
+
+    const rm = await fwd.portctl('remove_sock', `--vhost-path=${vhost}`, `--pci-addr=${VF_PCI}`);
+    expect(rm.exitCode).toBe(0);
+    expect((await fwd.stats()).relay).toEqual([]);
+    expect(fs.existsSync(vhost)).toBe(false);
+    // A second remove is refused (not conditional), and changes nothing.
+    const again = await fwd.portctl('remove_sock', `--vhost-path=${vhost}`);
+    expect(again.exitCode).toBe(1);
+    expect(again.stderr).toMatch(/no relay uses/);
+  });
+
+  test('client mode: the relay reconnects to a restarted VM and traffic flows again without re-plugging', async () => {
+    const { memif, vhost, fwd } = setUp('cli', true);
+    await fwd.start();
+    const vf = await startPeer('cli-vf', `net_memif0,role=server,socket=${memif},socket-abstract=no`);
+    // In client mode the VM owns the socket: QEMU "server", here virtio_user server=1,
+    // whose probe waits for us to connect, so start it without waiting.
+    const vmStarting = startPeer('cli-vm', `net_virtio_user0,path=${vhost},server=1`);
+    await waitForFile(vhost);
+    const add = await fwd.portctl('add_sock', `--vhost-path=${vhost}`, `--pci-addr=${VF_PCI}`);
+    expect(add.exitCode).toBe(0);
+    let vm = await vmStarting;
+    await fwd.waitConnected(0);
+    await exchange(vm, vf, fwd, 0);
+
+    // The VM process dies; the relay stays and waits.
+    await vm.kill('SIGKILL');
+    await fwd.waitConnected(0, false);
+    fs.rmSync(vhost, { force: true });
+    vm = await Testpmd.start('cli-vm2', `net_virtio_user0,path=${vhost},server=1`);
+    cleanup.push(async () => {
+      await vm.quit();
+      cleanDpdkRuntime(`vio4wd-test-cli-vm2-${process.pid}`);
+    });
+    await fwd.waitConnected(0);
+    await exchange(vm, vf, fwd, 0);
+    expect((await fwd.stats()).relay.map((r) => r.id)).toEqual([0]);
+  });
+});
+
+async function waitForFile(p: string, timeoutMs = 20000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!fs.existsSync(p)) {
+    if (Date.now() > deadline) throw new Error(`${p} did not appear`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,0 +1,139 @@
+// A real virtio-forwarder (supervisor + dataplane) in a scratch directory,
+// with its own config file, endpoints and DPDK file prefix.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa, type ResultPromise } from 'execa';
+import { wire, zmqRequest, type StatsResponse } from '@vio4wd/common';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const DATAPLANE = path.join(ROOT, 'build/dataplane/vio4wd-dataplane');
+export const FORWARDER_BIN = path.join(ROOT, 'packages/forwarder/dist/bin.js');
+export const PORTCTL_BIN = path.join(ROOT, 'packages/portctl/dist/bin.js');
+export const STATS_BIN = path.join(ROOT, 'packages/stats/dist/bin.js');
+
+export interface ForwarderOptions {
+  vhostClient: boolean;
+  /** Extra NAME=value lines. */
+  extra?: string[];
+}
+
+export class Forwarder {
+  private out = '';
+  private proc: ResultPromise<{ stdout: 'pipe'; stderr: 'pipe'; buffer: false; reject: false }> | null = null;
+
+  constructor(
+    readonly dir: string,
+    readonly configPath: string,
+  ) {}
+
+  static scratch(tag: string): string {
+    // Short: vhost-user and memif socket paths must stay under 108 bytes.
+    return fs.mkdtempSync(path.join(os.tmpdir(), `v4-${tag}-`));
+  }
+
+  static write(dir: string, opts: ForwarderOptions): Forwarder {
+    const lines = [
+      'VIRTIOFWD_CPU_MASK=1',
+      'VIRTIOFWD_MASTER_LCORE=0',
+      'VIRTIOFWD_LOG_LEVEL=6',
+      'VIRTIOFWD_DYNAMIC_SOCKETS=true',
+      `VIRTIOFWD_VHOST_CLIENT=${String(opts.vhostClient)}`,
+      `VIRTIOFWD_SOCKET_DIR=${dir}/vhost`,
+      `VIRTIOFWD_ZMQ_PORT_CONTROL_EP=ipc://${dir}/port_control`,
+      `VIRTIOFWD_ZMQ_STATS_EP=ipc://${dir}/stats`,
+      `VIRTIOFWD_BINARY=${DATAPLANE}`,
+      `VIRTIOFWD_PID_DIR=${dir}`,
+      `VIO4WD_STATE_DIR=${dir}/state`,
+      `VIO4WD_CONTROL_SOCKET=${dir}/dataplane.sock`,
+      'VIO4WD_NO_HUGE=true',
+      'VIO4WD_MEMORY_MB=512',
+      `VIO4WD_EAL_FILE_PREFIX=vio4wd-${path.basename(dir)}`,
+      ...(opts.extra ?? []),
+    ];
+    const configPath = path.join(dir, 'virtioforwarder');
+    fs.writeFileSync(configPath, `${lines.join('\n')}\n`);
+    return new Forwarder(dir, configPath);
+  }
+
+  get portControlEp(): string {
+    return `ipc://${this.dir}/port_control`;
+  }
+
+  get statsEp(): string {
+    return `ipc://${this.dir}/stats`;
+  }
+
+  get log(): string {
+    return this.out;
+  }
+
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  async start(timeoutMs = 30000): Promise<void> {
+    const proc = execa('node', [FORWARDER_BIN, '--config', this.configPath], {
+      stdout: 'pipe',
+      stderr: 'pipe',
+      buffer: false,
+      reject: false,
+    });
+    this.proc = proc;
+    proc.stdout.on('data', (d: Buffer) => {
+      this.out += d.toString();
+    });
+    proc.stderr.on('data', (d: Buffer) => {
+      this.out += d.toString();
+    });
+    let exited = false;
+    void proc.then(() => {
+      exited = true;
+    });
+    const deadline = Date.now() + timeoutMs;
+    while (!/virtio-forwarder: ready/.test(this.out)) {
+      if (exited) throw new Error(`virtio-forwarder exited during start-up:\n${this.out}`);
+      if (Date.now() > deadline) throw new Error(`virtio-forwarder not ready within ${timeoutMs} ms:\n${this.out}`);
+      await sleep(50);
+    }
+  }
+
+  /** SIGTERM, and the exit code (SIGKILL after 15 s). */
+  async stop(): Promise<number | undefined> {
+    const proc = this.proc;
+    if (!proc) return undefined;
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 15000);
+    const r = await proc;
+    clearTimeout(timer);
+    this.proc = null;
+    return r.exitCode;
+  }
+
+  /** Runs the real vio4wd-portctl CLI against this forwarder. */
+  async portctl(...args: string[]) {
+    return execa('node', [PORTCTL_BIN, ...args, '--zmq_ep', this.portControlEp], { reject: false });
+  }
+
+  async stats(delay = 0): Promise<StatsResponse> {
+    return wire.StatsResponse.decode(await zmqRequest(this.statsEp, wire.StatsRequest.encode({ relay: [], include_inactive: true, delay }), 5000));
+  }
+
+  /** Waits until a relay reports a connected VM (or not). */
+  async waitConnected(id: number, connected = true, timeoutMs = 20000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = (await this.stats()).relay.find((x) => x.id === id);
+      if (r && r.active === connected) return;
+      if (Date.now() > deadline) throw new Error(`relay ${id} not ${connected ? 'connected' : 'disconnected'} within ${timeoutMs} ms:\n${this.out.slice(-3000)}`);
+      await sleep(100);
+    }
+  }
+}
+
+/** Removes what DPDK leaves in /var/run/dpdk for a file prefix. */
+export function cleanDpdkRuntime(prefix: string): void {
+  fs.rmSync(`/var/run/dpdk/${prefix}`, { recursive: true, force: true });
+}

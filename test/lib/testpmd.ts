@@ -1,0 +1,105 @@
+// dpdk-testpmd driven interactively: a virtio_user "VM" or the peer of a
+// VF stand-in (memif), sending exact bursts and reporting port counters.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa, type ResultPromise } from 'execa';
+
+export interface PortCounters {
+  rxPackets: number;
+  txPackets: number;
+}
+
+export class Testpmd {
+  private out = '';
+  private exited = false;
+
+  private constructor(
+    readonly name: string,
+    private readonly proc: ResultPromise<{ stdin: 'pipe'; stdout: 'pipe'; stderr: 'pipe'; buffer: false; reject: false }>,
+  ) {
+    proc.stdout.on('data', (d: Buffer) => {
+      this.out += d.toString();
+    });
+    proc.stderr.on('data', (d: Buffer) => {
+      this.out += d.toString();
+    });
+    void proc.then(() => {
+      this.exited = true;
+    });
+  }
+
+  /** Starts testpmd with one vdev; resolves at its first prompt. */
+  static async start(name: string, vdev: string, opts: { timeoutMs?: number } = {}): Promise<Testpmd> {
+    const args = [
+      '-oL', 'dpdk-testpmd', '--no-huge', '-m', '256', '-l', '0,1', '--no-pci', '--file-prefix', `vio4wd-test-${name}-${process.pid}`,
+      '--log-level=7', '--vdev', vdev, '--', '-i', '--total-num-mbufs=4096', '--forward-mode=rxonly', '--no-lsc-interrupt',
+    ];
+    const proc = execa('stdbuf', args, { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false });
+    const t = new Testpmd(name, proc);
+    await t.waitFor(/testpmd> $/, opts.timeoutMs ?? 30000);
+    return t;
+  }
+
+  get pid(): number | undefined {
+    return this.proc.pid;
+  }
+
+  get log(): string {
+    return this.out;
+  }
+
+  async waitFor(re: RegExp, timeoutMs: number, from = 0): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const text = this.out.slice(from);
+      if (re.test(text)) return text;
+      if (this.exited) throw new Error(`testpmd ${this.name} exited:\n${this.out.slice(-3000)}`);
+      if (Date.now() > deadline) throw new Error(`testpmd ${this.name}: timed out waiting for ${re}:\n${this.out.slice(-3000)}`);
+      await sleep(20);
+    }
+  }
+
+  /** Runs one command and returns what it printed up to the next prompt. */
+  async cmd(line: string, timeoutMs = 10000): Promise<string> {
+    const from = this.out.length;
+    this.proc.stdin.write(`${line}\n`);
+    return this.waitFor(/testpmd> $/, timeoutMs, from);
+  }
+
+  async counters(port = 0): Promise<PortCounters> {
+    const text = await this.cmd(`show port stats ${port}`);
+    const rx = /RX-packets:\s+(\d+)/.exec(text);
+    const tx = /TX-packets:\s+(\d+)/.exec(text);
+    if (!rx || !tx) throw new Error(`cannot read port stats of ${this.name}:\n${text}`);
+    return { rxPackets: Number(rx[1]), txPackets: Number(tx[1]) };
+  }
+
+  /** Waits until counters satisfy pred; returns the last reading. */
+  async waitCounters(pred: (c: PortCounters) => boolean, timeoutMs = 10000): Promise<PortCounters> {
+    const deadline = Date.now() + timeoutMs;
+    let c = await this.counters();
+    while (!pred(c) && Date.now() < deadline) {
+      await sleep(100);
+      c = await this.counters();
+    }
+    return c;
+  }
+
+  /** Sends bursts x 32 packets of 64 bytes, then keeps receiving (rxonly). */
+  async sendBursts(bursts: number): Promise<void> {
+    await this.cmd(`start tx_first ${bursts}`);
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (this.exited) return;
+    this.proc.kill(signal);
+    await this.proc;
+  }
+
+  async quit(): Promise<void> {
+    if (this.exited) return;
+    this.proc.stdin.write('quit\n');
+    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 10000);
+    await this.proc;
+    clearTimeout(timer);
+  }
+}
