@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, jest, test } from '@jest/globals';
-import { Forwarder, cleanDpdkRuntime } from '../lib/forwarder.js';
+import { Forwarder, TEST_HUGEPAGES, cleanDpdkRuntime } from '../lib/forwarder.js';
 import { Testpmd } from '../lib/testpmd.js';
 
 jest.setTimeout(180000);
@@ -18,12 +18,13 @@ afterEach(async () => {
   cleanup = [];
 });
 
-function setUp(tag: string, vhostClient: boolean) {
+function setUp(tag: string, vhostClient: boolean, hugepages = false) {
   const dir = Forwarder.scratch(tag);
   const memif = path.join(dir, 'memif.sock');
   const vhost = path.join(dir, 'vm.sock');
   const fwd = Forwarder.write(dir, {
     vhostClient,
+    hugepages,
     extra: [`VIRTIOFWD_DEVICE_ALIASES=(${VF_PCI}=net_memif0,role=client,socket=${memif},socket-abstract=no)`],
   });
   cleanup.push(async () => {
@@ -95,8 +96,8 @@ async function exchange(vm: Testpmd, vf: Testpmd, fwd: Forwarder, relayId: numbe
 }
 
 describe('a packet crosses one relay end to end', () => {
-  test('server mode: add_sock, exact counts both ways, stats agree, remove_sock removes the relay', async () => {
-    const { memif, vhost, fwd } = setUp('srv', false);
+  test(`server mode${TEST_HUGEPAGES ? ' on hugepages' : ''}: add_sock, exact counts both ways, stats agree, remove_sock removes the relay`, async () => {
+    const { memif, vhost, fwd } = setUp('srv', false, TEST_HUGEPAGES);
     await fwd.start();
     // The memif server (the VF's far end) must exist before the relay's client connects.
     const vf = await startPeer('srv-vf', `net_memif0,role=server,socket=${memif},socket-abstract=no`);

@@ -18,7 +18,12 @@ export interface ForwarderOptions {
   vhostClient: boolean;
   /** Extra NAME=value lines. */
   extra?: string[];
+  /** Back the dataplane with 2M hugepages from /mnt/huge instead of --no-huge. */
+  hugepages?: boolean;
 }
+
+/** CI reserves hugepages and sets this; elsewhere tests run without them. */
+export const TEST_HUGEPAGES = process.env.VIO4WD_TEST_HUGEPAGES === '1';
 
 export class Forwarder {
   private out = '';
@@ -48,8 +53,7 @@ export class Forwarder {
       `VIRTIOFWD_PID_DIR=${dir}`,
       `VIO4WD_STATE_DIR=${dir}/state`,
       `VIO4WD_CONTROL_SOCKET=${dir}/dataplane.sock`,
-      'VIO4WD_NO_HUGE=true',
-      'VIO4WD_MEMORY_MB=512',
+      ...(opts.hugepages ? ['VIO4WD_NO_HUGE=false', 'VIRTIOFWD_HUGETLBFS_MOUNT_POINT=/mnt/huge'] : ['VIO4WD_NO_HUGE=true', 'VIO4WD_MEMORY_MB=512']),
       `VIO4WD_EAL_FILE_PREFIX=vio4wd-${path.basename(dir)}`,
       ...(opts.extra ?? []),
     ];

@@ -96,7 +96,6 @@ const text = withSchema(z.string(), 'text');
 const endpoint = withSchema(z.string().regex(/^(ipc|tcp|inproc):\/\/.+/), 'a ZeroMQ endpoint such as ipc:///var/run/virtio-forwarder/port_control');
 const optionalEndpoint = withSchema(z.union([z.literal(''), z.string().regex(/^(ipc|tcp|inproc):\/\/.+/)]), 'empty, or a ZeroMQ endpoint');
 
-const maxCpu = () => Math.max(os.cpus().length, 1) - 1;
 
 /** "1,2,4-6" or "0x16": the CPUs given. */
 export function parseCpuList(v: string, max = 1023): number[] {
@@ -185,8 +184,9 @@ interface VarSpec {
   key: string;
 }
 
-const vars: Record<string, VarSpec> = {
-  VIRTIOFWD_CPU_MASK: { key: 'cpuMask', default: '1,2', parse: (e) => parseCpuList(scalar(e), maxCpu()) },
+function varSpecs(hostCpus: number): Record<string, VarSpec> {
+  return {
+  VIRTIOFWD_CPU_MASK: { key: 'cpuMask', default: '1,2', parse: (e) => parseCpuList(scalar(e), hostCpus - 1) },
   VIRTIOFWD_LOG_LEVEL: { key: 'logLevel', default: '6', parse: intIn(0, 7) },
   VIRTIOFWD_HUGETLBFS_MOUNT_POINT: { key: 'hugetlbfsMountPoint', default: '/mnt/huge', parse: absPath },
   VIRTIOFWD_SOCKET_OWNER: { key: 'socketOwner', default: 'libvirt-qemu', parse: text },
@@ -217,7 +217,8 @@ const vars: Record<string, VarSpec> = {
   VIO4WD_EAL_FILE_PREFIX: { key: 'eal.filePrefix', default: 'virtio-forwarder', parse: withSchema(z.string().regex(/^[A-Za-z0-9_.-]+$/), 'letters, digits, _ . -') },
   VIO4WD_EAL_EXTRA_ARGS: { key: 'eal.extraArgs', default: [], parse: shellWords },
   VIO4WD_IDLE_SLEEP_US: { key: 'idleSleepUs', default: '0', parse: intIn(0, 1000) },
-};
+  };
+}
 
 /** Variables of the original that this implementation reads but does not need. */
 const ACCEPTED = new Set([
@@ -243,7 +244,13 @@ export interface LoadedConfig {
   warnings: string[];
 }
 
-export function parseConfig(textContent: string, source = 'config'): LoadedConfig {
+export interface ParseOptions {
+  /** CPUs on this host (CPU numbers 0 to hostCpus-1 exist). */
+  hostCpus?: number;
+}
+
+export function parseConfig(textContent: string, source = 'config', opts: ParseOptions = {}): LoadedConfig {
+  const vars = varSpecs(Math.max(opts.hostCpus ?? os.cpus().length, 1));
   const entries = parseConfigText(textContent);
   const byName = new Map<string, RawEntry>();
   const warnings: string[] = [];
@@ -288,14 +295,14 @@ export function parseConfig(textContent: string, source = 'config'): LoadedConfi
   return { config, warnings };
 }
 
-export function loadConfig(path: string): LoadedConfig {
+export function loadConfig(path: string, opts: ParseOptions = {}): LoadedConfig {
   let content: string;
   try {
     content = fs.readFileSync(path, 'utf8');
   } catch (e) {
     throw new ConfigError([`cannot read ${path}: ${e instanceof Error ? e.message : String(e)}`]);
   }
-  return parseConfig(content, path);
+  return parseConfig(content, path, opts);
 }
 
 /** The vhost-user socket of a virtio id, from the directory and the pattern. */

@@ -13,8 +13,13 @@ const STOP_TIMEOUT_MS = 10000;
 export function ealArgs(config: Config): string[] {
   const lcores = [config.masterLcore, ...config.cpuMask.filter((c) => c !== config.masterLcore)];
   const args = ['-l', lcores.join(','), '--main-lcore', String(config.masterLcore), '--file-prefix', config.eal.filePrefix];
+  // Probe no PCI device at start-up (an allow-list naming none): VFs are
+  // hot-plugged one by one as relays are added, and other devices bound to
+  // vfio-pci on the host are left alone.
+  args.push('-a', '0000:00:00.0');
   if (config.eal.noHuge) args.push('--no-huge', '-m', String(config.eal.memoryMb));
-  else args.push('--huge-dir', config.hugetlbfsMountPoint);
+  // Unlinked hugepage files: nothing is left behind, even after a kill -9.
+  else args.push('--huge-dir', config.hugetlbfsMountPoint, '--huge-unlink');
   // DPDK levels are syslog priorities + 1; vhost-user chatter only when debugging.
   args.push(`--log-level=${config.logLevel + 1}`);
   if (config.logLevel < 7) args.push(`--log-level=lib.vhost.*:${Math.min(config.logLevel, 4) + 1}`);

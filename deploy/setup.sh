@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what vio4wd needs on Debian 12 and builds it. Idempotent; run as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(dpdk dpdk-dev libdpdk-dev meson ninja-build pkg-config gcc
+  iproute2 iputils-ping procps coreutils python3 nodejs npm)
+
+log() { printf '== %s\n' "$*"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deploy/setup.sh must run as root (it installs packages)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  # node and npm may come from elsewhere than Debian's packages: accept them.
+  case "$p" in
+    nodejs) command -v node >/dev/null && continue ;;
+    npm) command -v npm >/dev/null && continue ;;
+  esac
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund
+fi
+
+log "building"
+npm run --silent build

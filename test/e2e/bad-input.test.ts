@@ -1,0 +1,111 @@
+// Bad input on the ZeroMQ endpoints: every request gets an answer, the
+// daemon keeps serving, and nothing changes.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { PortControlStatus, StatsStatus, wire, zmqRequest, type PortControlRequestInput } from '@vio4wd/common';
+import { Forwarder, cleanDpdkRuntime } from '../lib/forwarder.js';
+
+jest.setTimeout(120000);
+
+let fwd: Forwarder;
+let dir: string;
+
+beforeAll(async () => {
+  dir = Forwarder.scratch('bad');
+  fwd = Forwarder.write(dir, {
+    vhostClient: false,
+    extra: ['VIRTIOFWD_DEVICE_ALIASES=(0000:ff:00.1=net_null0 0000:ff:00.2=net_null1)'],
+  });
+  await fwd.start();
+});
+
+afterAll(async () => {
+  await fwd.stop();
+  cleanDpdkRuntime(`vio4wd-${path.basename(dir)}`);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+async function portControl(frame: Buffer) {
+  return wire.PortControlResponse.decode(await zmqRequest(fwd.portControlEp, frame, 5000));
+}
+
+const request = (r: PortControlRequestInput) => wire.PortControlRequest.encode(r as never);
+const vf1 = { domain: 0, bus: 0xff, slot: 0, function: 1 };
+
+async function relayIds(): Promise<number[]> {
+  return (await fwd.stats()).relay.map((r) => r.id);
+}
+
+describe('bad input on the endpoints', () => {
+  test('a garbage frame on port control gets an ERROR reply and the daemon keeps serving', async () => {
+    const reply = await portControl(Buffer.from('garbagé', 'utf8'));
+    expect(reply.status).toBe(PortControlStatus.ERROR);
+    expect(reply.error_code_source).toMatch(/PortControlRequest/);
+    const empty = await portControl(Buffer.alloc(0));
+    expect(empty.status).toBe(PortControlStatus.ERROR);
+    expect(empty.error_code_source).toMatch(/missing required 'op'/);
+    const add = await fwd.portctl('add', '--virtio-id=1', '--pci-addr=0000:ff:00.1');
+    expect(add.exitCode).toBe(0);
+    expect(await relayIds()).toEqual([1]);
+  });
+
+  test('a truncated request is refused', async () => {
+    const full = request({ op: 2, pci_addrs: [vf1], vhost_path: `${dir}/x.sock` });
+    const reply = await portControl(full.subarray(0, full.length - 3));
+    expect(reply.status).toBe(PortControlStatus.ERROR);
+  });
+
+  test('a garbage frame on stats gets EBADR', async () => {
+    const reply = wire.StatsResponse.decode(await zmqRequest(fwd.statsEp, Buffer.from([0xff, 0xff, 0xff]), 5000));
+    expect(reply.status).toBe(StatsStatus.EBADR);
+    expect(reply.relay).toEqual([]);
+  });
+
+  test('a malformed PCI address is refused by the CLI and by the daemon, and changes nothing', async () => {
+    const cli = await fwd.portctl('add', '--virtio-id=2', '--pci-addr=0000:zz:00.1');
+    expect(cli.exitCode).toBe(2);
+    expect(cli.stderr).toMatch(/malformed PCI address '0000:zz:00.1'/);
+    const reply = await portControl(request({ op: 0, virtio_id: 2, pci_addrs: [{ domain: 0, bus: 0xff, slot: 0x20, function: 9 }] }));
+    expect(reply.status).toBe(PortControlStatus.ERROR);
+    expect(reply.error_code).toBe(22);
+    expect(reply.error_code_source).toMatch(/malformed PCI address/);
+    expect(await relayIds()).toEqual([1]);
+  });
+
+  test('a virtio id outside 0-63 is refused and changes nothing', async () => {
+    const cli = await fwd.portctl('add', '--virtio-id=64', '--pci-addr=0000:ff:00.2');
+    expect(cli.exitCode).toBe(1);
+    expect(cli.stderr).toMatch(/virtio id 64 is outside 0-63/);
+    const none = await portControl(request({ op: 0, pci_addrs: [vf1] }));
+    expect(none.status).toBe(PortControlStatus.ERROR);
+    expect(none.error_code_source).toMatch(/needs a virtio id/);
+    expect(await relayIds()).toEqual([1]);
+  });
+
+  test('a duplicate add is refused unless conditional, and changes nothing', async () => {
+    const dup = await fwd.portctl('add', '--virtio-id=1', '--pci-addr=0000:ff:00.1');
+    expect(dup.exitCode).toBe(1);
+    expect(dup.stderr).toMatch(/relay 1 already exists/);
+    const sameVf = await fwd.portctl('add', '--virtio-id=5', '--pci-addr=0000:ff:00.1');
+    expect(sameVf.exitCode).toBe(1);
+    expect(sameVf.stderr).toMatch(/VF 0000:ff:00.1 is already relayed by relay 1/);
+    const conditional = await fwd.portctl('add', '--virtio-id=1', '--pci-addr=0000:ff:00.1', '--conditional');
+    expect(conditional.exitCode).toBe(0);
+    expect(await relayIds()).toEqual([1]);
+  });
+
+  test('a VF the dataplane cannot attach is refused with its reason and leaves no relay', async () => {
+    const cli = await fwd.portctl('add', '--virtio-id=7', '--pci-addr=0000:ff:00.7');
+    expect(cli.exitCode).toBe(1);
+    expect(cli.stderr).toMatch(/cannot attach VF '0000:ff:00.7'/);
+    expect(await relayIds()).toEqual([1]);
+  });
+
+  test('remove takes the relay away; the daemon still answers after all of the above', async () => {
+    const rm = await fwd.portctl('remove', '--virtio-id=1', '--pci-addr=0000:ff:00.1');
+    expect(rm.exitCode).toBe(0);
+    expect(await relayIds()).toEqual([]);
+    expect(fwd.log).not.toMatch(/<[0-2]>/); // nothing critical was logged
+  });
+});

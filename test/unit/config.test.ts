@@ -1,0 +1,95 @@
+// The configuration reader: the original's file format and defaults.
+import { describe, expect, test } from '@jest/globals';
+import { ConfigError, parseConfig, parseCpuList, socketPathFor } from '@vio4wd/common';
+
+const base = 'VIRTIOFWD_CPU_MASK=1\n';
+/** A 4-CPU host, whatever machine runs the test. */
+const host = { hostCpus: 4 };
+
+function problems(text: string): string[] {
+  try {
+    parseConfig(text, 'f', host);
+  } catch (e) {
+    if (e instanceof ConfigError) return e.problems;
+    throw e;
+  }
+  return [];
+}
+
+describe('configuration file', () => {
+  test('an empty file gives the documented defaults', () => {
+    const { config, warnings } = parseConfig('VIRTIOFWD_CPU_MASK=1\n', 'f', host);
+    expect(warnings).toEqual([]);
+    expect(config.logLevel).toBe(6);
+    expect(config.hugetlbfsMountPoint).toBe('/mnt/huge');
+    expect(config.socketOwner).toBe('libvirt-qemu');
+    expect(config.socketGroup).toBe('kvm');
+    expect(config.vhostClient).toBe(true);
+    expect(config.dynamicSockets).toBe(false);
+    expect(config.coreSchedEnable).toBe(false);
+    expect(config.vfioVfToken).toBeNull();
+    expect(config.zmqPortControlEp).toBe('ipc:///var/run/virtio-forwarder/port_control');
+    expect(socketPathFor(config, 3)).toBe('/tmp/virtio-forwarder/virtio-forwarder3.sock');
+  });
+
+  test.each([
+    ['VIRTIOFWD_STATIC_VFS=0000:05:08.1=1', [{ pci: '0000:05:08.1', virtioId: 1 }]],
+    ['VIRTIOFWD_STATIC_VFS=(0000:05:08.1=1)', [{ pci: '0000:05:08.1', virtioId: 1 }]],
+    [
+      'VIRTIOFWD_STATIC_VFS=(0000:05:08.1=1 0000:05:08.2=2 05:08.3=3)',
+      [
+        { pci: '0000:05:08.1', virtioId: 1 },
+        { pci: '0000:05:08.2', virtioId: 2 },
+        { pci: '0000:05:08.3', virtioId: 3 },
+      ],
+    ],
+  ])('static VFs: %s', (line, expected) => {
+    expect(parseConfig(`${base}${line}\n`, 'f', host).config.staticVfs).toEqual(expected);
+  });
+
+  test('CPU pins: one CPU serves both directions, two split VF->VM and VM->VF', () => {
+    const { config } = parseConfig('VIRTIOFWD_CPU_MASK=0x6\nVIRTIOFWD_CPU_PINS=(0:1 1:1,2 --virtio-cpu=2:2,1)\n', 'f', host);
+    expect(config.cpuMask).toEqual([1, 2]);
+    expect(config.cpuPins).toEqual([
+      { relay: 0, vfToVm: 1, vmToVf: 1 },
+      { relay: 1, vfToVm: 1, vmToVf: 2 },
+      { relay: 2, vfToVm: 2, vmToVf: 1 },
+    ]);
+  });
+
+  test('quotes, comments and device aliases', () => {
+    const { config } = parseConfig(
+      `${base}# comment\nVIRTIOFWD_SOCKET_DIR="/run/my dir" # trailing\nVIRTIOFWD_DEVICE_ALIASES=(0000:ff:00.1=net_tap0,iface=vf1)\n`,
+      'f',
+      host,
+    );
+    expect(config.socketDir).toBe('/run/my dir');
+    expect(config.deviceAliases.get('0000:ff:00.1')).toBe('net_tap0,iface=vf1');
+  });
+
+  test.each([
+    ['VIRTIOFWD_LOG_LEVEL=8', /f:2: VIRTIOFWD_LOG_LEVEL: '8' is not allowed; allowed: an integer from 0 to 7/],
+    ['VIRTIOFWD_STATIC_VFS=(0000:05:08.x=1)', /'0000:05:08.x' is not a PCI address/],
+    ['VIRTIOFWD_STATIC_VFS=(0000:05:08.1=64)', /virtio id 64 .* outside 0-63/],
+    ['VIRTIOFWD_CPU_PINS=0:0', /CPU 0 of relay 0 is not in VIRTIOFWD_CPU_MASK \(1\)/],
+    ['VIRTIOFWD_VFIO_VF_TOKEN=not-a-uuid', /empty \(no token\), 0 \(default token\) or a UUID/],
+    ['VIRTIOFWD_VHOST_CLIENT=maybe', /VIRTIOFWD_VHOST_CLIENT: 'maybe' is not allowed/],
+    ['VIRTIOFWD_SOCKET_FNAME_PATTERN=vm.sock', /exactly one %u/],
+    ['JUST_A_WORD', /line 2: expected NAME=value/],
+  ])('%s is refused with a message naming the variable', (line, re) => {
+    const p = problems(`${base}${line}\n`);
+    expect(p.join('\n')).toMatch(re);
+  });
+
+  test('an unknown variable is a warning, not an error', () => {
+    expect(parseConfig(`${base}VIRTIOFWD_NO_SUCH_THING=1\n`, 'f', host).warnings).toEqual(['f:2: unknown variable VIRTIOFWD_NO_SUCH_THING (ignored)']);
+  });
+
+  test('CPU lists and masks', () => {
+    expect(parseCpuList('0-2,5', 7)).toEqual([0, 1, 2, 5]);
+    expect(parseCpuList('0x11', 7)).toEqual([0, 4]);
+    expect(() => parseCpuList('9', 7)).toThrow(/CPU 9 does not exist/);
+    expect(problems('VIRTIOFWD_CPU_MASK=1,4\n').join()).toMatch(/CPU 4 does not exist \(this host has CPUs 0-3\)/);
+    expect(() => parseCpuList('0x0', 7)).toThrow(/names no CPU/);
+  });
+});
