@@ -35,7 +35,14 @@ export class Testpmd {
     ];
     const proc = execa('stdbuf', args, { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false });
     const t = new Testpmd(name, proc);
-    await t.waitFor(/testpmd> $/, opts.timeoutMs ?? 30000);
+    try {
+      // Not anchored at the end: testpmd may print after its first prompt.
+      await t.waitFor(/testpmd> /, opts.timeoutMs ?? 30000);
+    } catch (e) {
+      proc.kill('SIGKILL');
+      await proc;
+      throw e;
+    }
     return t;
   }
 
@@ -62,7 +69,7 @@ export class Testpmd {
   async cmd(line: string, timeoutMs = 10000): Promise<string> {
     const from = this.out.length;
     this.proc.stdin.write(`${line}\n`);
-    return this.waitFor(/testpmd> $/, timeoutMs, from);
+    return this.waitFor(/testpmd> /, timeoutMs, from);
   }
 
   async counters(port = 0): Promise<PortCounters> {
