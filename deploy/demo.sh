@@ -91,9 +91,11 @@ ip -n "$NS" link set "$TAP" up
 ip -n "$NS" link set lo up
 
 echo "== starting the VM: dpdk-testpmd, virtio_user on $SOCK, icmpecho"
-sleep infinity | dpdk-testpmd --no-huge -m 256 -l 0,1 --no-pci --file-prefix vio4wd-demo-vm \
+# --stats-period keeps testpmd running without reading stdin, until a signal.
+dpdk-testpmd --no-huge -m 256 -l 0,1 --no-pci --file-prefix vio4wd-demo-vm \
   --vdev "net_virtio_user0,path=$SOCK,mac=52:54:00:00:00:02" -- \
-  --total-num-mbufs=4096 --forward-mode=icmpecho --auto-start >"$RUN/vm.log" 2>&1 &
+  --total-num-mbufs=4096 --forward-mode=icmpecho --auto-start --stats-period=3600 \
+  </dev/null >"$RUN/vm.log" 2>&1 &
 PIDS+=($!)
 
 echo "== pinging 10.250.0.2 (the VM) from netns $NS"

@@ -15,6 +15,7 @@ static void write_all(const char *p, size_t n)
 {
 	while (n > 0) {
 		ssize_t w = write(STDERR_FILENO, p, n);
+
 		if (w <= 0)
 			return;
 		p += w;
@@ -22,25 +23,32 @@ static void write_all(const char *p, size_t n)
 	}
 }
 
-/* Called with whole messages: rte_vlog() flushes after each one. */
+/*
+ * Called with whole messages: rte_vlog() flushes after each one. Each line
+ * goes out in one write() with its prefix, so lines from other processes
+ * sharing the terminal or journal stream never split it.
+ */
 static ssize_t journal_write(void *cookie, const char *buf, size_t size)
 {
 	int level = rte_log_cur_msg_loglevel();
-	char prefix[8];
+	char line[1024];
 	size_t off = 0;
 
 	(void)cookie;
 	if (level < (int)RTE_LOG_EMERG || level > (int)RTE_LOG_DEBUG)
 		level = RTE_LOG_INFO;
-	snprintf(prefix, sizeof(prefix), "<%d>", level - 1);
 	while (off < size) {
 		const char *nl = memchr(buf + off, '\n', size - off);
 		size_t len = nl ? (size_t)(nl - (buf + off)) + 1 : size - off;
+		size_t n = 0;
 
 		if (line_start)
-			write_all(prefix, strlen(prefix));
-		write_all(buf + off, len);
-		line_start = nl != NULL;
+			n = (size_t)snprintf(line, sizeof(line), "<%d>", level - 1);
+		if (len > sizeof(line) - n)
+			len = sizeof(line) - n;
+		memcpy(line + n, buf + off, len);
+		write_all(line, n + len);
+		line_start = line[n + len - 1] == '\n';
 		off += len;
 	}
 	return (ssize_t)size;

@@ -104,11 +104,11 @@ export class Forwarder {
     }
   }
 
-  /** SIGTERM, and the exit code (SIGKILL after 15 s). */
-  async stop(): Promise<number | undefined> {
+  /** Signals the supervisor and returns its exit code (SIGKILL after 15 s). */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | undefined> {
     const proc = this.proc;
     if (!proc) return undefined;
-    proc.kill('SIGTERM');
+    proc.kill(signal);
     const timer = setTimeout(() => proc.kill('SIGKILL'), 15000);
     const r = await proc;
     clearTimeout(timer);
