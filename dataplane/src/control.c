@@ -121,6 +121,7 @@ static void put_relay(struct json *j, const struct relay *r)
 	json_str(j, "vhost_path", r->vhost_path);
 	json_bool(j, "vhost_client", r->vhost_client);
 	json_bool(j, "connected", __atomic_load_n(&r->vid, __ATOMIC_RELAXED) >= 0);
+	json_bool(j, "vf_up", __atomic_load_n(&r->vf_up, __ATOMIC_RELAXED) != 0);
 	json_u64(j, "socket_id", socket < 0 ? 0 : (uint64_t)socket);
 	json_open(j, "cpu", '[');
 	json_u64(j, NULL, r->worker[DIR_VF_TO_VM]);
@@ -166,6 +167,9 @@ static void handle(char *payload, size_t len, struct json *j)
 	case OP_REMOVE_RELAY:
 		rc = relay_remove(req.relay.id, err, sizeof(err));
 		break;
+	case OP_SET_CPU:
+		rc = relay_set_cpu(req.relay.id, req.relay.cpu, err, sizeof(err));
+		break;
 	case OP_STATS:
 		if (req.has_id && relay_get(req.relay.id) == NULL) {
 			snprintf(err, sizeof(err), "relay %u does not exist", req.relay.id);
@@ -189,7 +193,8 @@ static void handle(char *payload, size_t len, struct json *j)
 		json_u64(j, "tsc_hz", rte_get_tsc_hz());
 		put_workers(j);
 		break;
-	case OP_ADD_RELAY: {
+	case OP_ADD_RELAY:
+	case OP_SET_CPU: {
 		const struct relay *r = relay_get(req.relay.id);
 
 		json_open(j, "relay", '[');
@@ -325,8 +330,10 @@ void control_run(volatile int *quit)
 				idx[n++] = i;
 			}
 		}
-		if (poll(pfd, n, 200) <= 0)
+		if (poll(pfd, n, 100) <= 0) {
+			relay_poll_links();
 			continue;
+		}
 		for (nfds_t k = 0; k < n && !*quit; k++) {
 			if (pfd[k].revents == 0)
 				continue;

@@ -61,6 +61,12 @@ int port_probe(const char *vf, uint16_t *port, char *name, size_t namelen,
 		snprintf(err, errlen, "VF %s is already in use", name);
 		return -EEXIST;
 	}
+	/* A fixed limit of the DPDK build (Debian's 22.11: 32), not of vio4wd. */
+	if (rte_eth_dev_count_total() >= RTE_MAX_ETHPORTS) {
+		snprintf(err, errlen, "cannot attach VF '%s': this DPDK build supports at most %d ports (RTE_MAX_ETHPORTS)",
+			 vf, RTE_MAX_ETHPORTS);
+		return -ENOSPC;
+	}
 	rc = rte_dev_probe(args);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot attach VF '%s': %s%s", vf, rte_strerror(-rc),
@@ -94,6 +100,9 @@ int port_start(uint16_t port, struct rte_mempool *pool, char *err, size_t errlen
 	/* Ask only for what the device says it can do. */
 	conf.rxmode.offloads = 0;
 	conf.txmode.offloads = info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+	/* Link changes as interrupts where the device has them (else polled). */
+	if (*info.dev_flags & RTE_ETH_DEV_INTR_LSC)
+		conf.intr_conf.lsc = 1;
 	rc = rte_eth_dev_configure(port, 1, 1, &conf);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot configure port: %s", rte_strerror(-rc));

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
@@ -73,12 +74,47 @@ int relay_detach_vid(int vid)
 	return rc;
 }
 
+static void link_refresh(struct relay *r)
+{
+	struct rte_eth_link link;
+	int up = rte_eth_link_get_nowait(r->vf_port, &link) == 0 &&
+		link.link_status == RTE_ETH_LINK_UP;
+
+	if (__atomic_exchange_n(&r->vf_up, up, __ATOMIC_RELEASE) != up)
+		LOG(INFO, "relay %u: VF %s link %s", r->id, r->vf_name, up ? "up" : "down");
+}
+
+void relay_poll_links(void)
+{
+	pthread_mutex_lock(&table_lock);
+	for (unsigned int i = 0; i < MAX_RELAYS; i++)
+		if (relays[i] != NULL)
+			link_refresh(relays[i]);
+	pthread_mutex_unlock(&table_lock);
+}
+
+/* Link-state-change interrupt (interrupt thread). */
+static int on_lsc(uint16_t port, enum rte_eth_event_type type, void *arg, void *ret)
+{
+	(void)type;
+	(void)arg;
+	(void)ret;
+	pthread_mutex_lock(&table_lock);
+	for (unsigned int i = 0; i < MAX_RELAYS; i++)
+		if (relays[i] != NULL && relays[i]->vf_port == port)
+			link_refresh(relays[i]);
+	pthread_mutex_unlock(&table_lock);
+	return 0;
+}
+
 static void relay_free(struct relay *r)
 {
 	if (r->vhost_registered)
 		vhost_close(r->vhost_path);
-	if (r->vf_probed)
+	if (r->vf_probed) {
+		rte_eth_dev_callback_unregister(r->vf_port, RTE_ETH_EVENT_INTR_LSC, on_lsc, NULL);
 		port_release(r->vf_port, r->vf_name);
+	}
 	rte_mempool_free(r->pool);
 	rte_free(r);
 }
@@ -157,6 +193,7 @@ int relay_add(const struct relay_request *req, char *err, size_t errlen)
 	if (rc != 0)
 		goto fail;
 	r->vf_probed = true;
+	rte_eth_dev_callback_register(r->vf_port, RTE_ETH_EVENT_INTR_LSC, on_lsc, NULL);
 	rc = port_start(r->vf_port, r->pool, err, errlen);
 	if (rc != 0)
 		goto fail;
@@ -167,6 +204,7 @@ int relay_add(const struct relay_request *req, char *err, size_t errlen)
 	/* Visible to the vhost callbacks before the socket can connect. */
 	pthread_mutex_lock(&table_lock);
 	relays[r->id] = r;
+	link_refresh(r);
 	pthread_mutex_unlock(&table_lock);
 
 	rc = vhost_open(r->vhost_path, r->vhost_client, err, errlen);
@@ -212,6 +250,40 @@ int relay_remove(unsigned int id, char *err, size_t errlen)
 	worker_unassign(r);
 	relay_free(r);
 	LOG(INFO, "relay %u removed", id);
+	return 0;
+}
+
+int relay_set_cpu(unsigned int id, const int cpu[DIR_COUNT], char *err, size_t errlen)
+{
+	struct relay *r = relay_get(id);
+	int rc;
+
+	if (r == NULL) {
+		snprintf(err, errlen, "relay %u does not exist", id);
+		return -ENOENT;
+	}
+	for (int d = 0; d < DIR_COUNT; d++) {
+		if (cpu[d] >= 0 && !worker_is_lcore((unsigned int)cpu[d])) {
+			snprintf(err, errlen, "CPU %d is not a worker CPU", cpu[d]);
+			return -EINVAL;
+		}
+	}
+	if ((cpu[0] < 0 || (unsigned int)cpu[0] == r->worker[0]) &&
+	    (cpu[1] < 0 || (unsigned int)cpu[1] == r->worker[1]))
+		return 0;
+	/* Phase 1: no worker polls the relay once this returns. */
+	worker_unassign(r);
+	for (int d = 0; d < DIR_COUNT; d++)
+		if (cpu[d] >= 0)
+			r->worker[d] = (unsigned int)cpu[d];
+	/* Phase 2: the new workers pick it up. */
+	rc = worker_assign(r);
+	if (rc != 0) {
+		/* Never leave a relay unpolled: retry until plans fit in memory. */
+		while (worker_assign(r) != 0)
+			rte_delay_us_sleep(1000);
+	}
+	LOG(INFO, "relay %u now on workers %u/%u", id, r->worker[0], r->worker[1]);
 	return 0;
 }
 

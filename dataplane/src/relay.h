@@ -41,6 +41,7 @@ struct relay {
 	/* Read by the fast path. */
 	uint16_t vf_port;
 	int vid;                  /* vhost device id, -1 while no VM; atomic */
+	int vf_up;                /* VF link is up; atomic, from LSC events and polling */
 	struct rte_mempool *pool; /* mbufs for packets dequeued from the VM */
 	struct dir_stats dir[DIR_COUNT];
 
@@ -66,9 +67,18 @@ struct relay_request {
 int relay_table_init(void);
 int relay_add(const struct relay_request *req, char *err, size_t errlen);
 int relay_remove(unsigned int id, char *err, size_t errlen);
+/*
+ * Move a relay's directions to other workers (cpu[d] < 0: leave it). No
+ * packet is lost or reordered: a direction leaves its old worker, every
+ * worker passes a quiescent state, then it joins its new worker.
+ */
+int relay_set_cpu(unsigned int id, const int cpu[DIR_COUNT], char *err, size_t errlen);
 void relay_remove_all(void);
 /* Relay by id, or NULL. Control thread only. */
 struct relay *relay_get(unsigned int id);
+
+/* Refresh every relay's VF link state (devices without LSC interrupts). */
+void relay_poll_links(void);
 
 /* Used by the vhost callbacks (vhost thread). */
 int relay_attach_vid(const char *path, int vid);

@@ -23,6 +23,7 @@ static const char *const none[] = { NULL };
 static const char *const add_required[] = { "id", "vf", "vhost", NULL };
 static const char *const add_optional[] = { "mode", "cpu", NULL };
 static const char *const id_only[] = { "id", NULL };
+static const char *const id_cpu[] = { "id", "cpu", NULL };
 
 static const struct op_spec ops[] = {
 	{ "hello", OP_HELLO, none, none },
@@ -30,6 +31,7 @@ static const struct op_spec ops[] = {
 	{ "remove_relay", OP_REMOVE_RELAY, id_only, none },
 	{ "stats", OP_STATS, none, id_only },
 	{ "shutdown", OP_SHUTDOWN, none, none },
+	{ "set_cpu", OP_SET_CPU, id_cpu, none },
 };
 
 static int in_list(const char *const *list, const char *key)

@@ -15,6 +15,7 @@ enum request_op {
 	OP_REMOVE_RELAY,
 	OP_STATS,
 	OP_SHUTDOWN,
+	OP_SET_CPU,
 };
 
 /* A validated control request. Strings point into the parsed buffer. */

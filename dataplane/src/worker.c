@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rte_branch_prediction.h>
 #include <rte_cycles.h>
@@ -113,8 +114,13 @@ static inline uint16_t fwd_vm_to_vf(struct relay *r)
 
 		stat_add(&s->tx_pkts, sent);
 		stat_add(&s->tx_bytes, bytes - lost);
-		stat_add(&s->drop_full_pkts, n - sent);
-		stat_add(&s->drop_full_bytes, lost);
+		if (__atomic_load_n(&r->vf_up, __ATOMIC_RELAXED)) {
+			stat_add(&s->drop_full_pkts, n - sent);
+			stat_add(&s->drop_full_bytes, lost);
+		} else {
+			stat_add(&s->drop_nc_pkts, n - sent);
+			stat_add(&s->drop_nc_bytes, lost);
+		}
 		rte_pktmbuf_free_bulk(&pkts[sent], n - sent);
 	} else {
 		stat_add(&s->tx_pkts, n);
@@ -276,8 +282,18 @@ void worker_counters(unsigned int lcore, struct worker_counters *out)
 
 void workers_synchronize(void)
 {
-	if (qs != NULL)
-		rte_rcu_qsbr_synchronize(qs, RTE_QSBR_THRID_INVALID);
+	uint64_t token;
+
+	if (qs == NULL)
+		return;
+	/*
+	 * Not rte_rcu_qsbr_synchronize(): it spins, and the control thread may
+	 * share its CPU with other work (or a worker may be descheduled for a
+	 * while on a shared CPU). Sleep between checks instead.
+	 */
+	token = rte_rcu_qsbr_start(qs);
+	while (rte_rcu_qsbr_check(qs, token, false) == 0)
+		usleep(10);
 }
 
 /* Build w's next plan: the current one minus relay r, plus r's units on w. */

@@ -1,48 +1,21 @@
 // End to end: the real supervisor and dataplane, the real port-control CLI,
 // dpdk-testpmd as the VM (virtio_user) and as the far end of a memif VF.
 import fs from 'node:fs';
-import path from 'node:path';
 import { afterEach, describe, expect, jest, test } from '@jest/globals';
-import { Forwarder, TEST_HUGEPAGES, cleanDpdkRuntime } from '../lib/forwarder.js';
-import { Testpmd } from '../lib/testpmd.js';
+import { TEST_HUGEPAGES, type Forwarder } from '../lib/forwarder.js';
+import type { Testpmd } from '../lib/testpmd.js';
+import { Topology, VF_PCI } from '../lib/topology.js';
 
 jest.setTimeout(180000);
 
-const VF_PCI = '0000:ff:00.1';
 const VM_TO_VF_BURSTS = 5; // x 32 packets
 const VF_TO_VM_BURSTS = 3;
 
-let cleanup: (() => Promise<void>)[] = [];
+let topo: Topology | undefined;
 afterEach(async () => {
-  for (const f of cleanup.reverse()) await f().catch(() => undefined);
-  cleanup = [];
+  await topo?.cleanUp();
+  topo = undefined;
 });
-
-function setUp(tag: string, vhostClient: boolean, hugepages = false) {
-  const dir = Forwarder.scratch(tag);
-  const memif = path.join(dir, 'memif.sock');
-  const vhost = path.join(dir, 'vm.sock');
-  const fwd = Forwarder.write(dir, {
-    vhostClient,
-    hugepages,
-    extra: [`VIRTIOFWD_DEVICE_ALIASES=(${VF_PCI}=net_memif0,role=client,socket=${memif},socket-abstract=no)`],
-  });
-  cleanup.push(async () => {
-    await fwd.stop();
-    cleanDpdkRuntime(`vio4wd-${path.basename(dir)}`);
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  return { dir, memif, vhost, fwd };
-}
-
-async function startPeer(name: string, vdev: string): Promise<Testpmd> {
-  const t = await Testpmd.start(name, vdev);
-  cleanup.push(async () => {
-    await t.quit();
-    cleanDpdkRuntime(`vio4wd-test-${name}-${process.pid}`);
-  });
-  return t;
-}
 
 function relayOf(stats: Awaited<ReturnType<Forwarder['stats']>>, id: number) {
   const r = stats.relay.find((x) => x.id === id);
@@ -97,10 +70,11 @@ async function exchange(vm: Testpmd, vf: Testpmd, fwd: Forwarder, relayId: numbe
 
 describe('a packet crosses one relay end to end', () => {
   test(`server mode${TEST_HUGEPAGES ? ' on hugepages' : ''}: add_sock, exact counts both ways, stats agree, remove_sock removes the relay`, async () => {
-    const { memif, vhost, fwd } = setUp('srv', false, TEST_HUGEPAGES);
+    topo = new Topology('srv', { vhostClient: false, hugepages: TEST_HUGEPAGES });
+    const { vhost, fwd } = topo;
     await fwd.start();
     // The memif server (the VF's far end) must exist before the relay's client connects.
-    const vf = await startPeer('srv-vf', `net_memif0,role=server,socket=${memif},socket-abstract=no`);
+    const vf = await topo.startVfPeer();
 
     const add = await fwd.portctl('add_sock', `--vhost-path=${vhost}`, `--pci-addr=${VF_PCI}`);
     expect(add.stderr).toBe('');
@@ -109,7 +83,7 @@ describe('a packet crosses one relay end to end', () => {
     const query = await fwd.portctl('query_pci', `--vhost-path=${vhost}`);
     expect(query.stdout.trim()).toBe(VF_PCI);
 
-    const vm = await startPeer('srv-vm', `net_virtio_user0,path=${vhost}`);
+    const vm = await topo.startVm();
     const id = relayOf(await fwd.stats(), 0).id;
     await fwd.waitConnected(id);
     await exchange(vm, vf, fwd, id);
@@ -125,12 +99,13 @@ describe('a packet crosses one relay end to end', () => {
   });
 
   test('client mode: the relay reconnects to a restarted VM and traffic flows again without re-plugging', async () => {
-    const { memif, vhost, fwd } = setUp('cli', true);
+    topo = new Topology('cli', { vhostClient: true });
+    const { vhost, fwd } = topo;
     await fwd.start();
-    const vf = await startPeer('cli-vf', `net_memif0,role=server,socket=${memif},socket-abstract=no`);
+    const vf = await topo.startVfPeer();
     // In client mode the VM owns the socket: QEMU "server", here virtio_user server=1,
     // whose probe waits for us to connect, so start it without waiting.
-    const vmStarting = startPeer('cli-vm', `net_virtio_user0,path=${vhost},server=1`);
+    const vmStarting = topo.startVm('vm', { server: true });
     await waitForFile(vhost);
     const add = await fwd.portctl('add_sock', `--vhost-path=${vhost}`, `--pci-addr=${VF_PCI}`);
     expect(add.exitCode).toBe(0);
@@ -142,11 +117,7 @@ describe('a packet crosses one relay end to end', () => {
     await vm.kill('SIGKILL');
     await fwd.waitConnected(0, false);
     fs.rmSync(vhost, { force: true });
-    vm = await Testpmd.start('cli-vm2', `net_virtio_user0,path=${vhost},server=1`);
-    cleanup.push(async () => {
-      await vm.quit();
-      cleanDpdkRuntime(`vio4wd-test-cli-vm2-${process.pid}`);
-    });
+    vm = await topo.startVm('vm2', { server: true });
     await fwd.waitConnected(0);
     await exchange(vm, vf, fwd, 0);
     expect((await fwd.stats()).relay.map((r) => r.id)).toEqual([0]);

@@ -14,6 +14,7 @@ export class Testpmd {
 
   private constructor(
     readonly name: string,
+    readonly filePrefix: string,
     private readonly proc: ResultPromise<{ stdin: 'pipe'; stdout: 'pipe'; stderr: 'pipe'; buffer: false; reject: false }>,
   ) {
     proc.stdout.on('data', (d: Buffer) => {
@@ -29,12 +30,13 @@ export class Testpmd {
 
   /** Starts testpmd with one vdev; resolves at its first prompt. */
   static async start(name: string, vdev: string, opts: { timeoutMs?: number } = {}): Promise<Testpmd> {
+    const filePrefix = `vio4wd-test-${name}-${process.pid}`;
     const args = [
-      '-oL', 'dpdk-testpmd', '--no-huge', '-m', '256', '-l', '0,1', '--no-pci', '--file-prefix', `vio4wd-test-${name}-${process.pid}`,
+      '-oL', 'dpdk-testpmd', '--no-huge', '-m', '256', '-l', '0,1', '--no-pci', '--file-prefix', filePrefix,
       '--log-level=7', '--vdev', vdev, '--', '-i', '--total-num-mbufs=4096', '--forward-mode=rxonly', '--no-lsc-interrupt',
     ];
     const proc = execa('stdbuf', args, { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false });
-    const t = new Testpmd(name, proc);
+    const t = new Testpmd(name, filePrefix, proc);
     try {
       // Not anchored at the end: testpmd may print after its first prompt.
       await t.waitFor(/testpmd> /, opts.timeoutMs ?? 30000);

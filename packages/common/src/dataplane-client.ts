@@ -29,6 +29,8 @@ export class DataplaneClient {
   private buf = Buffer.alloc(0);
   private pending: { resolve: (b: Buffer) => void; reject: (e: Error) => void } | null = null;
   private chain: Promise<unknown> = Promise.resolve();
+  /** Why the connection went away, for the error of the next call. */
+  private lost = 'never connected';
 
   constructor(
     readonly path: string,
@@ -56,6 +58,7 @@ export class DataplaneClient {
   }
 
   private fail(e: Error): void {
+    this.lost = e.message;
     const p = this.pending;
     this.pending = null;
     this.sock = null;
@@ -77,7 +80,7 @@ export class DataplaneClient {
   private roundTrip(fields: Record<string, string | number>): Promise<unknown> {
     const run = async (): Promise<unknown> => {
       const sock = this.sock;
-      if (!sock) throw new Error('not connected to the dataplane');
+      if (!sock) throw new Error(`not connected to the dataplane (${this.lost})`);
       const frame = encodeRequest(fields);
       const payload = await new Promise<Buffer>((resolve, reject) => {
         const timer = setTimeout(() => {
@@ -127,6 +130,12 @@ export class DataplaneClient {
     };
     if (r.cpu) fields.cpu = `${r.cpu[0]},${r.cpu[1]}`;
     const reply = await this.call(addReplySchema, fields);
+    return reply.relay[0] as DataplaneRelay;
+  }
+
+  /** Moves a relay's directions to the worker lcores [VF->VM, VM->VF]. */
+  async setCpu(id: number, cpu: [number, number]): Promise<DataplaneRelay> {
+    const reply = await this.call(addReplySchema, { op: 'set_cpu', id, cpu: `${cpu[0]},${cpu[1]}` });
     return reply.relay[0] as DataplaneRelay;
   }
 

@@ -28,6 +28,7 @@ export const dataplaneRelaySchema = z.object({
   vhost_path: z.string(),
   vhost_client: z.boolean(),
   connected: z.boolean(),
+  vf_up: z.boolean(),
   socket_id: z.number().int().min(0),
   cpu: z.tuple([z.number().int(), z.number().int()]),
   vf_to_vm: dirStatsSchema,

@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * vio4wd-pktgen: the benchmark's traffic source and sink. One process owns
+ * both outer ports of a relay under test: the "VM" (virtio_user on the
+ * relay's vhost-user socket) and the far end of the relay's VF (memif).
+ * It sends fixed-size UDP frames on one or both, counts what arrives on
+ * the other, and prints one JSON line with the delivered rates measured
+ * over a timed window after a warm-up.
+ *
+ *   vio4wd-pktgen [EAL options] -- --vm NAME --vf NAME --dir vm2vf|vf2vm|bidir
+ *                 [--size 64] [--warmup-ms 1000] [--duration-ms 2000] [--flows 1] [--hold]
+ *                 [--count N [--pps R]]  (send exactly N per side, at most R per
+ *                               second, drain duration-ms, report
+ *                               totals and packets received out of order)
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_byteorder.h>
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+#include <rte_udp.h>
+
+#define BURST 32
+#define NB_MBUF 16383
+#define DESC 1024
+
+struct side {
+	uint16_t port;
+	int tx;              /* this side sends */
+	uint64_t tx_pkts;
+	uint64_t rx_pkts;
+	uint64_t seq;        /* next sequence number to send */
+	uint64_t limit;      /* --count: packets to send in all (0: no limit) */
+	uint64_t last_rx;    /* highest sequence number received */
+	uint64_t reordered;  /* packets received after a later one */
+};
+
+/* Sequence number at the start of the UDP payload. */
+#define SEQ_OFF (sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_udp_hdr))
+
+static volatile int quit;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	quit = 1;
+}
+
+static int port_by_name(const char *name, uint16_t *port)
+{
+	if (rte_eth_dev_get_port_by_name(name, port) != 0) {
+		fprintf(stderr, "pktgen: no port named %s\n", name);
+		return -1;
+	}
+	return 0;
+}
+
+static int port_setup(uint16_t port, struct rte_mempool *pool)
+{
+	struct rte_eth_conf conf;
+	uint16_t rxd = DESC, txd = DESC;
+
+	memset(&conf, 0, sizeof(conf));
+	if (rte_eth_dev_configure(port, 1, 1, &conf) != 0 ||
+	    rte_eth_dev_adjust_nb_rx_tx_desc(port, &rxd, &txd) != 0 ||
+	    rte_eth_rx_queue_setup(port, 0, rxd, rte_eth_dev_socket_id(port), NULL, pool) != 0 ||
+	    rte_eth_tx_queue_setup(port, 0, txd, rte_eth_dev_socket_id(port), NULL) != 0 ||
+	    rte_eth_dev_start(port) != 0) {
+		fprintf(stderr, "pktgen: cannot set up port %u\n", port);
+		return -1;
+	}
+	return 0;
+}
+
+/* An Ethernet/IPv4/UDP frame of `size` bytes (FCS excluded: size - 4). */
+static void fill(struct rte_mbuf *m, uint16_t size, uint64_t seq, unsigned int flows)
+{
+	uint16_t len = size - RTE_ETHER_CRC_LEN;
+	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
+	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
+	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
+
+	memset(&eth->dst_addr, 0xff, sizeof(eth->dst_addr));
+	memset(&eth->src_addr, 0x02, sizeof(eth->src_addr));
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	memset(ip, 0, sizeof(*ip));
+	ip->version_ihl = RTE_IPV4_VHL_DEF;
+	ip->time_to_live = 64;
+	ip->next_proto_id = IPPROTO_UDP;
+	ip->total_length = rte_cpu_to_be_16(len - sizeof(*eth));
+	ip->src_addr = rte_cpu_to_be_32(0xc6120001); /* 198.18.0.1, benchmark range */
+	ip->dst_addr = rte_cpu_to_be_32(0xc6120002);
+	ip->hdr_checksum = rte_ipv4_cksum(ip);
+	udp->src_port = rte_cpu_to_be_16((uint16_t)(1024 + seq % flows));
+	udp->dst_port = rte_cpu_to_be_16(9);
+	udp->dgram_len = rte_cpu_to_be_16(len - sizeof(*eth) - sizeof(*ip));
+	udp->dgram_cksum = 0;
+	memcpy((char *)eth + SEQ_OFF, &seq, sizeof(seq));
+	m->data_len = len;
+	m->pkt_len = len;
+}
+
+static void poll_once(struct side *s, struct rte_mempool *pool, uint16_t size, unsigned int flows)
+{
+	struct rte_mbuf *pkts[BURST];
+	uint16_t n;
+
+	uint16_t want = BURST;
+
+	if (s->limit != 0 && s->limit - s->seq < want)
+		want = (uint16_t)(s->limit - s->seq);
+	if (s->tx && want > 0 && rte_pktmbuf_alloc_bulk(pool, pkts, want) == 0) {
+		for (int i = 0; i < want; i++)
+			fill(pkts[i], size, s->seq++, flows);
+		n = rte_eth_tx_burst(s->port, 0, pkts, want);
+		s->tx_pkts += n;
+		if (n < want) {
+			/* Not sent: those sequence numbers go out in the next burst. */
+			rte_pktmbuf_free_bulk(&pkts[n], want - n);
+			s->seq -= want - n;
+		}
+	}
+	n = rte_eth_rx_burst(s->port, 0, pkts, BURST);
+	for (uint16_t i = 0; i < n; i++) {
+		uint64_t seq;
+
+		memcpy(&seq, rte_pktmbuf_mtod_offset(pkts[i], char *, SEQ_OFF), sizeof(seq));
+		if (s->rx_pkts + i > 0 && seq < s->last_rx)
+			s->reordered++;
+		else
+			s->last_rx = seq;
+	}
+	if (n) {
+		s->rx_pkts += n;
+		rte_pktmbuf_free_bulk(pkts, n);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "vm", required_argument, NULL, 'm' },
+		{ "vf", required_argument, NULL, 'f' },
+		{ "dir", required_argument, NULL, 'd' },
+		{ "size", required_argument, NULL, 's' },
+		{ "warmup-ms", required_argument, NULL, 'w' },
+		{ "duration-ms", required_argument, NULL, 't' },
+		{ "flows", required_argument, NULL, 'F' },
+		{ "hold", no_argument, NULL, 'H' },
+		{ "count", required_argument, NULL, 'c' },
+		{ "pps", required_argument, NULL, 'p' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *vm_name = NULL, *vf_name = NULL, *dir = "bidir";
+	unsigned long size = 64, warmup = 1000, duration = 2000, flows = 1;
+	int hold = 0;
+	unsigned long count = 0, pps = 0;
+	struct side vm = { 0 }, vf = { 0 };
+	struct rte_mempool *pool;
+	uint64_t hz, t_end, vm_rx0, vf_rx0, vm_tx0, vf_tx0;
+	double secs;
+	int n, c;
+
+	n = rte_eal_init(argc, argv);
+	if (n < 0)
+		return 1;
+	argc -= n;
+	argv += n;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'm': vm_name = optarg; break;
+		case 'f': vf_name = optarg; break;
+		case 'd': dir = optarg; break;
+		case 's': size = strtoul(optarg, NULL, 10); break;
+		case 'w': warmup = strtoul(optarg, NULL, 10); break;
+		case 't': duration = strtoul(optarg, NULL, 10); break;
+		case 'F': flows = strtoul(optarg, NULL, 10); break;
+		case 'H': hold = 1; break;
+		case 'c': count = strtoul(optarg, NULL, 10); break;
+		case 'p': pps = strtoul(optarg, NULL, 10); break;
+		default: return 2;
+		}
+	}
+	if (vm_name == NULL || vf_name == NULL || size < 64 || size > 1518 || flows == 0 ||
+	    duration == 0 || (strcmp(dir, "vm2vf") && strcmp(dir, "vf2vm") && strcmp(dir, "bidir"))) {
+		fprintf(stderr, "usage: vio4wd-pktgen [EAL] -- --vm NAME --vf NAME --dir vm2vf|vf2vm|bidir "
+			"[--size 64-1518] [--warmup-ms N] [--duration-ms N] [--flows N]\n");
+		return 2;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	pool = rte_pktmbuf_pool_create("pktgen", NB_MBUF, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+	if (pool == NULL || port_by_name(vm_name, &vm.port) || port_by_name(vf_name, &vf.port) ||
+	    port_setup(vm.port, pool) || port_setup(vf.port, pool))
+		return 1;
+	/* Both links up (memif connected, vhost negotiated) before any traffic. */
+	for (int i = 0; i < 1000; i++) {
+		struct rte_eth_link a, b;
+
+		if (rte_eth_link_get_nowait(vm.port, &a) == 0 && rte_eth_link_get_nowait(vf.port, &b) == 0 &&
+		    a.link_status == RTE_ETH_LINK_UP && b.link_status == RTE_ETH_LINK_UP)
+			break;
+		rte_delay_ms(10);
+	}
+	/* ...and the far side's queues enabled (the guest enables them after link-up). */
+	rte_delay_ms(200);
+	vm.tx = strcmp(dir, "vf2vm") != 0;
+	vf.tx = strcmp(dir, "vm2vf") != 0;
+
+	hz = rte_get_tsc_hz();
+	if (count != 0) {
+		/*
+		 * --count: send exactly count packets per sending side, then
+		 * drain for duration-ms and report totals and reordering.
+		 */
+		uint64_t start = rte_rdtsc();
+
+		vm.limit = vf.limit = count;
+		while (!quit && ((vm.tx && vm.tx_pkts < count) || (vf.tx && vf.tx_pkts < count))) {
+			/* --pps: no more than pps packets per second per side. */
+			uint64_t allowed = pps ? (rte_rdtsc() - start) * pps / hz + BURST : count;
+
+			vm.limit = allowed < count ? allowed : count;
+			vf.limit = vm.limit;
+			poll_once(&vm, pool, (uint16_t)size, (unsigned int)flows);
+			poll_once(&vf, pool, (uint16_t)size, (unsigned int)flows);
+		}
+		t_end = rte_rdtsc() + hz * duration / 1000;
+		while (!quit && rte_rdtsc() < t_end) {
+			poll_once(&vm, pool, (uint16_t)size, (unsigned int)flows);
+			poll_once(&vf, pool, (uint16_t)size, (unsigned int)flows);
+		}
+		printf("{\"dir\":\"%s\",\"count\":%lu,\"vm_tx\":%" PRIu64 ",\"vf_rx\":%" PRIu64
+		       ",\"vf_tx\":%" PRIu64 ",\"vm_rx\":%" PRIu64 ",\"vf_reordered\":%" PRIu64
+		       ",\"vm_reordered\":%" PRIu64 "}\n", dir, count, vm.tx_pkts, vf.rx_pkts,
+		       vf.tx_pkts, vm.rx_pkts, vf.reordered, vm.reordered);
+		fflush(stdout);
+		rte_eal_cleanup();
+		return 0;
+	}
+	t_end = rte_rdtsc() + hz * warmup / 1000;
+	while (!quit && rte_rdtsc() < t_end) {
+		poll_once(&vm, pool, (uint16_t)size, (unsigned int)flows);
+		poll_once(&vf, pool, (uint16_t)size, (unsigned int)flows);
+	}
+	vm_rx0 = vm.rx_pkts;
+	vf_rx0 = vf.rx_pkts;
+	vm_tx0 = vm.tx_pkts;
+	vf_tx0 = vf.tx_pkts;
+	t_end = rte_rdtsc() + hz * duration / 1000;
+	while (!quit && rte_rdtsc() < t_end) {
+		poll_once(&vm, pool, (uint16_t)size, (unsigned int)flows);
+		poll_once(&vf, pool, (uint16_t)size, (unsigned int)flows);
+	}
+	secs = (double)duration / 1000.0;
+	printf("{\"dir\":\"%s\",\"size\":%lu,\"seconds\":%.3f,"
+	       "\"vm_to_vf_mpps\":%.4f,\"vf_to_vm_mpps\":%.4f,"
+	       "\"vm_tx\":%" PRIu64 ",\"vf_rx\":%" PRIu64 ",\"vf_tx\":%" PRIu64 ",\"vm_rx\":%" PRIu64 "}\n",
+	       dir, size, secs,
+	       (double)(vf.rx_pkts - vf_rx0) / secs / 1e6, (double)(vm.rx_pkts - vm_rx0) / secs / 1e6,
+	       vm.tx_pkts - vm_tx0, vf.rx_pkts - vf_rx0, vf.tx_pkts - vf_tx0, vm.rx_pkts - vm_rx0);
+	fflush(stdout);
+	/*
+	 * --hold: keep the traffic (and the peers' connections, whose port
+	 * counters reset on disconnect) going until signalled, so that the
+	 * relay under test can be read while still loaded.
+	 */
+	while (hold && !quit) {
+		poll_once(&vm, pool, (uint16_t)size, (unsigned int)flows);
+		poll_once(&vf, pool, (uint16_t)size, (unsigned int)flows);
+	}
+	rte_eth_dev_stop(vm.port);
+	rte_eth_dev_stop(vf.port);
+	rte_eal_cleanup();
+	return 0;
+}

@@ -1,0 +1,172 @@
+// Benchmark: vio4wd-dataplane against dpdk-testpmd (io forwarding over
+// net_vhost + memif) as the relay, same topology, same run, alternating
+// A B A B. One traffic process (vio4wd-pktgen) owns both outer ports:
+// virtio_user on the relay's vhost-user socket and a memif client to the
+// relay's VF (a memif server). Relay worker on CPU 1, traffic on CPU 0.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa, type ResultPromise } from 'execa';
+import { z } from 'zod';
+import { DataplaneClient, type StatsReply } from '@vio4wd/common';
+import { DATAPLANE, ROOT } from '../lib/forwarder.js';
+
+const PKTGEN = path.join(ROOT, 'build/dataplane/vio4wd-pktgen');
+
+export type Dir = 'vm2vf' | 'vf2vm' | 'bidir';
+export interface Sample {
+  mpps: number;
+  cyclesPerPacket: number;
+}
+
+const pktgenResult = z.object({
+  dir: z.string(),
+  size: z.number(),
+  seconds: z.number(),
+  vm_to_vf_mpps: z.number(),
+  vf_to_vm_mpps: z.number(),
+});
+
+export interface BenchOptions {
+  warmupMs: number;
+  durationMs: number;
+  /** Relays configured on the dataplane; traffic goes through the first `busy`. */
+  relays?: number;
+  busy?: number;
+}
+
+function scratch(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'v4b-'));
+}
+
+async function waitFile(p: string, ms = 20000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!fs.existsSync(p)) {
+    if (Date.now() > end) throw new Error(`${p} did not appear`);
+    await sleep(20);
+  }
+}
+
+interface Traffic {
+  proc: ResultPromise;
+  result: Promise<z.infer<typeof pktgenResult>>;
+}
+
+/** Starts one pktgen per busy relay; each resolves with its measured window. */
+function startTraffic(dir: string, relays: number[], d: Dir, size: number, o: BenchOptions): Traffic[] {
+  return relays.map((i) => {
+    const proc = execa(PKTGEN, [
+      '--no-huge', '-m', '256', '-l', '0', '--no-pci', '--log-level=3', '--file-prefix', `v4b-gen${i}-${process.pid}`,
+      '--vdev', `net_memif${i},role=client,socket=${dir}/m${i}.sock,socket-abstract=no`,
+      '--vdev', `net_virtio_user${i},path=${dir}/v${i}.sock`,
+      '--', '--vm', `net_virtio_user${i}`, '--vf', `net_memif${i}`, '--dir', d, '--size', String(size),
+      '--warmup-ms', String(o.warmupMs), '--duration-ms', String(o.durationMs), '--hold',
+    ], { buffer: false, reject: false, stdin: 'ignore', stderr: 'ignore', stdout: 'pipe' });
+    const result = new Promise<z.infer<typeof pktgenResult>>((resolve, reject) => {
+      let out = '';
+      proc.stdout?.on('data', (b: Buffer) => {
+        out += b.toString();
+        const line = out.split('\n').find((l) => l.startsWith('{'));
+        if (line) resolve(pktgenResult.parse(JSON.parse(line)));
+      });
+      void proc.then((r) => reject(new Error(`pktgen exited (${String(r.exitCode)}) before reporting`)));
+    });
+    return { proc, result };
+  });
+}
+
+async function stopTraffic(t: Traffic[]): Promise<void> {
+  for (const x of t) x.proc.kill('SIGTERM');
+  for (const x of t) await x.proc;
+}
+
+const delivered = (r: z.infer<typeof pktgenResult>, d: Dir) =>
+  d === 'vm2vf' ? r.vm_to_vf_mpps : d === 'vf2vm' ? r.vf_to_vm_mpps : r.vm_to_vf_mpps + r.vf_to_vm_mpps;
+
+function relayTotals(s: StatsReply, ids: number[]) {
+  let cycles = 0;
+  let pkts = 0;
+  for (const r of s.relays.filter((x) => ids.includes(x.id))) {
+    cycles += r.vf_to_vm.busy_cycles + r.vm_to_vf.busy_cycles;
+    pkts += r.vf_to_vm.rx_pkts + r.vm_to_vf.rx_pkts;
+  }
+  return { cycles, pkts };
+}
+
+export async function runVio4wd(d: Dir, size: number, o: BenchOptions): Promise<Sample> {
+  const dir = scratch();
+  const prefix = `v4b-dp-${process.pid}`;
+  const ctl = `${dir}/ctl.sock`;
+  const dp = execa(DATAPLANE, ['--no-huge', '-m', (o.relays ?? 1) > 8 ? '3072' : '1024', '-l', '0,1', '--file-prefix', prefix, '-a', '0000:00:00.0', '--log-level=4',
+    '--', '--control-socket', ctl], { buffer: false, reject: false, stdin: 'ignore', stdout: 'ignore', stderr: process.env.BENCH_DEBUG ? 'inherit' : 'ignore' });
+  let traffic: Traffic[] = [];
+  try {
+    await waitFile(ctl);
+    const client = new DataplaneClient(ctl, 60000);
+    await client.connect();
+    const n = o.relays ?? 1;
+    const busy = Array.from({ length: o.busy ?? 1 }, (_, i) => i);
+    for (let i = 0; i < n; i++) {
+      await client.addRelay({ id: i, vf: `net_memif${i},role=server,socket=${dir}/m${i}.sock,socket-abstract=no`, vhostPath: `${dir}/v${i}.sock`, vhostClient: false });
+    }
+    const before = relayTotals(await client.stats(), busy);
+    traffic = startTraffic(dir, busy, d, size, o);
+    const results = await Promise.all(traffic.map((t) => t.result));
+    const after = relayTotals(await client.stats(), busy);
+    await stopTraffic(traffic);
+    traffic = [];
+    await client.shutdown();
+    client.close();
+    return {
+      mpps: results.reduce((s, r) => s + delivered(r, d), 0),
+      cyclesPerPacket: (after.cycles - before.cycles) / Math.max(1, after.pkts - before.pkts),
+    };
+  } finally {
+    await stopTraffic(traffic);
+    dp.kill('SIGKILL');
+    await dp;
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(`/var/run/dpdk/${prefix}`, { recursive: true, force: true });
+  }
+}
+
+export async function runTestpmd(d: Dir, size: number, o: BenchOptions): Promise<Sample> {
+  const dir = scratch();
+  const prefix = `v4b-tp-${process.pid}`;
+  const tp = execa('dpdk-testpmd', ['--no-huge', '-m', '1024', '-l', '0,1', '--no-pci', '--file-prefix', prefix, '--log-level=4',
+    '--vdev', `net_memif0,role=server,socket=${dir}/m0.sock,socket-abstract=no`, '--vdev', `net_vhost0,iface=${dir}/v0.sock`,
+    '--', '--forward-mode=io', '--auto-start', '--stats-period=3600', '--record-core-cycles', '--nb-cores=1', '--total-num-mbufs=16384'],
+  { buffer: false, reject: false, stdin: 'ignore', stdout: 'pipe', stderr: 'ignore' });
+  let out = '';
+  tp.stdout?.on('data', (b: Buffer) => {
+    out += b.toString();
+  });
+  let traffic: Traffic[] = [];
+  try {
+    await waitFile(`${dir}/v0.sock`);
+    await waitFile(`${dir}/m0.sock`);
+    traffic = startTraffic(dir, [0], d, size, o);
+    const [result] = await Promise.all(traffic.map((t) => t.result));
+    // Read testpmd's cycles while the traffic still runs (port counters reset on disconnect).
+    tp.kill('SIGINT');
+    await tp;
+    await stopTraffic(traffic);
+    traffic = [];
+    const m = /CPU cycles\/packet=([\d.]+)/.exec(out);
+    if (!result || !m) throw new Error(`no testpmd figures:\n${out.slice(-2000)}`);
+    return { mpps: delivered(result, d), cyclesPerPacket: Number(m[1]) };
+  } finally {
+    await stopTraffic(traffic);
+    tp.kill('SIGKILL');
+    await tp;
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(`/var/run/dpdk/${prefix}`, { recursive: true, force: true });
+  }
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
+}

@@ -1,0 +1,51 @@
+// npm run bench: vio4wd-dataplane vs dpdk-testpmd, A B A B, medians of ratios.
+import { median, runTestpmd, runVio4wd, type Dir, type Sample } from './relay-bench.js';
+
+const PAIRS = Number(process.env.BENCH_PAIRS ?? 5);
+const opts = { warmupMs: Number(process.env.BENCH_WARMUP_MS ?? 700), durationMs: Number(process.env.BENCH_DURATION_MS ?? 1500) };
+const SIZES = [64, 1518];
+const DIRS: Dir[] = ['vm2vf', 'vf2vm', 'bidir'];
+
+const f = (x: number, d = 2) => x.toFixed(d);
+
+async function main(): Promise<void> {
+  console.log(`# vio4wd-dataplane (A) vs dpdk-testpmd io (B); ${PAIRS} A/B pairs per cell; ` +
+    `warm-up ${opts.warmupMs} ms, window ${opts.durationMs} ms; relay worker on CPU 1, traffic on CPU 0`);
+  console.log('# size dir     A_Mpps  B_Mpps  A_cyc/pkt B_cyc/pkt  ratio(A/B, median of pairs)');
+  const ratios: number[] = [];
+  for (const size of SIZES) {
+    for (const dir of DIRS) {
+      const a: Sample[] = [];
+      const b: Sample[] = [];
+      for (let i = 0; i < PAIRS; i++) {
+        a.push(await runVio4wd(dir, size, opts));
+        b.push(await runTestpmd(dir, size, opts));
+      }
+      const r = median(a.map((x, i) => x.mpps / (b[i]?.mpps ?? NaN)));
+      ratios.push(r);
+      console.log(`${String(size).padStart(6)} ${dir.padEnd(6)} ${f(median(a.map((x) => x.mpps))).padStart(7)} ${f(median(b.map((x) => x.mpps))).padStart(7)} ` +
+        `${f(median(a.map((x) => x.cyclesPerPacket)), 0).padStart(9)} ${f(median(b.map((x) => x.cyclesPerPacket)), 0).padStart(9)}  ${f(r, 3)}` +
+        `   pairs: ${a.map((x, i) => f(x.mpps / (b[i]?.mpps ?? NaN), 2)).join(' ')}`);
+    }
+  }
+  console.log(`min_ratio_vs_testpmd=${f(Math.min(...ratios), 3)}`);
+
+  // Idle relays must not cost the busy ones: traffic on 4 relays, with 4 and
+  // with MANY configured. (Debian's DPDK 22.11 is built with RTE_MAX_ETHPORTS=32:
+  // one process cannot hold more than 32 VF ports, so MANY defaults to 32.)
+  const MANY = Number(process.env.BENCH_MANY_RELAYS ?? 32);
+  const one: number[] = [];
+  const many: number[] = [];
+  for (let i = 0; i < Math.max(3, Math.ceil(PAIRS / 2)); i++) {
+    one.push((await runVio4wd('vf2vm', 64, { ...opts, relays: 4, busy: 4 })).mpps);
+    many.push((await runVio4wd('vf2vm', 64, { ...opts, relays: MANY, busy: 4 })).mpps);
+  }
+  const idle = median(many.map((m, i) => m / (one[i] ?? NaN)));
+  console.log(`# 4 busy relays, 64 B VF->VM: with 4 configured ${f(median(one))} Mpps, with ${MANY} configured ${f(median(many))} Mpps`);
+  console.log(`idle_relay_ratio=${f(idle, 3)}`);
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,69 @@
+// The test topology: a forwarder whose VF is a memif client aliased to a
+// PCI-looking address, a testpmd memif server as the VF's far end, and a
+// testpmd virtio_user as the VM. Everything started is stopped by cleanUp().
+import fs from 'node:fs';
+import path from 'node:path';
+import { Forwarder, cleanDpdkRuntime, type ForwarderOptions } from './forwarder.js';
+import { Testpmd } from './testpmd.js';
+
+export const VF_PCI = '0000:ff:00.1';
+
+export class Topology {
+  private readonly cleanups: (() => Promise<void>)[] = [];
+  readonly memif: string;
+  readonly vhost: string;
+  readonly fwd: Forwarder;
+
+  constructor(
+    readonly tag: string,
+    opts: Omit<ForwarderOptions, 'extra'> & { extra?: string[] },
+  ) {
+    const dir = Forwarder.scratch(tag);
+    this.memif = path.join(dir, 'memif.sock');
+    this.vhost = path.join(dir, 'vm.sock');
+    this.fwd = Forwarder.write(dir, {
+      ...opts,
+      extra: [`VIRTIOFWD_DEVICE_ALIASES=(${VF_PCI}=net_memif0,role=client,socket=${this.memif},socket-abstract=no)`, ...(opts.extra ?? [])],
+    });
+    this.cleanups.push(async () => {
+      await this.fwd.stop();
+      cleanDpdkRuntime(`vio4wd-${path.basename(dir)}`);
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+  }
+
+  /** The VF's far end; must run before the relay's memif client connects. */
+  startVfPeer(): Promise<Testpmd> {
+    return this.peer(`${this.tag}-vf`, `net_memif0,role=server,socket=${this.memif},socket-abstract=no`);
+  }
+
+  /** The VM: virtio_user, connecting to the relay (server mode) or waiting for it (vhost client mode). */
+  startVm(name = 'vm', opts: { server?: boolean } = {}): Promise<Testpmd> {
+    return this.peer(`${this.tag}-${name}`, `net_virtio_user0,path=${this.vhost}${opts.server ? ',server=1' : ''}`);
+  }
+
+  private async peer(name: string, vdev: string): Promise<Testpmd> {
+    const t = await Testpmd.start(name, vdev);
+    this.cleanups.push(async () => {
+      await t.quit();
+      cleanDpdkRuntime(t.filePrefix);
+    });
+    return t;
+  }
+
+  async addSock(): Promise<void> {
+    const r = await this.fwd.portctl('add_sock', `--vhost-path=${this.vhost}`, `--pci-addr=${VF_PCI}`);
+    if (r.exitCode !== 0) throw new Error(`add_sock failed (${String(r.exitCode)}): ${r.stderr}`);
+  }
+
+  async relay(id = 0) {
+    const r = (await this.fwd.stats()).relay.find((x) => x.id === id);
+    if (!r) throw new Error(`relay ${id} missing from stats`);
+    return r;
+  }
+
+  async cleanUp(): Promise<void> {
+    for (const f of this.cleanups.reverse()) await f().catch(() => undefined);
+    this.cleanups.length = 0;
+  }
+}
