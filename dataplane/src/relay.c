@@ -57,6 +57,24 @@ int relay_attach_vid(const char *path, int vid)
 	return rc;
 }
 
+int relay_set_vm_rxq(const char *path, int enabled)
+{
+	int rc = -ENOENT;
+
+	pthread_mutex_lock(&table_lock);
+	for (unsigned int i = 0; i < MAX_RELAYS; i++) {
+		struct relay *r = relays[i];
+
+		if (r != NULL && strcmp(r->vhost_path, path) == 0) {
+			__atomic_store_n(&r->vm_rxq_enabled, enabled, __ATOMIC_RELEASE);
+			rc = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&table_lock);
+	return rc;
+}
+
 int relay_detach_vid(int vid)
 {
 	int rc = -ENOENT;
@@ -67,6 +85,7 @@ int relay_detach_vid(int vid)
 
 		if (r != NULL && __atomic_load_n(&r->vid, __ATOMIC_RELAXED) == vid) {
 			__atomic_store_n(&r->vid, -1, __ATOMIC_RELEASE);
+			__atomic_store_n(&r->vm_rxq_enabled, 0, __ATOMIC_RELEASE);
 			rc = 0;
 		}
 	}

@@ -42,6 +42,7 @@ struct relay {
 	uint16_t vf_port;
 	int vid;                  /* vhost device id, -1 while no VM; atomic */
 	int vf_up;                /* VF link is up; atomic, from LSC events and polling */
+	int vm_rxq_enabled;       /* the guest enabled its receive queue; atomic */
 	struct rte_mempool *pool; /* mbufs for packets dequeued from the VM */
 	struct dir_stats dir[DIR_COUNT];
 
@@ -83,5 +84,6 @@ void relay_poll_links(void);
 /* Used by the vhost callbacks (vhost thread). */
 int relay_attach_vid(const char *path, int vid);
 int relay_detach_vid(int vid);
+int relay_set_vm_rxq(const char *path, int enabled);
 
 #endif

@@ -44,9 +44,22 @@ static void destroy_device(int vid)
 	LOG(INFO, "VM disconnected from %s (vhost device %d)", path, vid);
 }
 
+/* Queue 0 is the guest's first receive queue: until it is enabled, VF->VM
+ * packets have nowhere to go and count as not connected. */
+static int vring_state_changed(int vid, uint16_t queue_id, int enable)
+{
+	char path[PATH_MAX];
+
+	if (queue_id != 0 || rte_vhost_get_ifname(vid, path, sizeof(path)) != 0)
+		return 0;
+	relay_set_vm_rxq(path, enable);
+	return 0;
+}
+
 static const struct rte_vhost_device_ops vhost_ops = {
 	.new_device = new_device,
 	.destroy_device = destroy_device,
+	.vring_state_changed = vring_state_changed,
 };
 
 /*

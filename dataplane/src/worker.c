@@ -78,7 +78,7 @@ static inline uint16_t fwd_vf_to_vm(struct relay *r)
 	stat_add(&s->tx_pkts, sent);
 	stat_add(&s->tx_bytes, sent_bytes);
 	if (unlikely(sent < n)) {
-		if (vid < 0) {
+		if (vid < 0 || !__atomic_load_n(&r->vm_rxq_enabled, __ATOMIC_RELAXED)) {
 			stat_add(&s->drop_nc_pkts, n - sent);
 			stat_add(&s->drop_nc_bytes, lost_bytes);
 		} else {
