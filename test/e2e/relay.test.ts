@@ -69,7 +69,7 @@ async function exchange(vm: Testpmd, vf: Testpmd, fwd: Forwarder, relayId: numbe
 }
 
 describe('a packet crosses one relay end to end', () => {
-  test(`server mode${TEST_HUGEPAGES ? ' on hugepages' : ''}: add_sock, exact counts both ways, stats agree, remove_sock removes the relay`, async () => {
+  test(`server mode${TEST_HUGEPAGES ? ' on hugepages' : ''}: add_sock, exact counts both ways, stats agree, a VM restart reconnects, remove_sock removes the relay`, async () => {
     topo = new Topology('srv', { vhostClient: false, hugepages: TEST_HUGEPAGES });
     const { vhost, fwd } = topo;
     await fwd.start();
@@ -88,6 +88,13 @@ describe('a packet crosses one relay end to end', () => {
     await fwd.waitConnected(id);
     await exchange(vm, vf, fwd, id);
 
+    // The VM restarts: it reconnects to the same socket and traffic flows.
+    await vm.kill('SIGKILL');
+    await fwd.waitConnected(id, false);
+    const vm2 = await topo.startVm('vm2');
+    await fwd.waitConnected(id);
+    await exchange(vm2, vf, fwd, id);
+
     const rm = await fwd.portctl('remove_sock', `--vhost-path=${vhost}`, `--pci-addr=${VF_PCI}`);
     expect(rm.exitCode).toBe(0);
     expect((await fwd.stats()).relay).toEqual([]);
@@ -98,7 +105,7 @@ describe('a packet crosses one relay end to end', () => {
     expect(again.stderr).toMatch(/no relay uses/);
   });
 
-  test('client mode: the relay reconnects to a restarted VM and traffic flows again without re-plugging', async () => {
+  test('client mode: the relay reconnects to a VM killed and restarted 5 times, and traffic flows again each time without re-plugging', async () => {
     topo = new Topology('cli', { vhostClient: true });
     const { vhost, fwd } = topo;
     await fwd.start();
@@ -113,13 +120,16 @@ describe('a packet crosses one relay end to end', () => {
     await fwd.waitConnected(0);
     await exchange(vm, vf, fwd, 0);
 
-    // The VM process dies; the relay stays and waits.
-    await vm.kill('SIGKILL');
-    await fwd.waitConnected(0, false);
-    fs.rmSync(vhost, { force: true });
-    vm = await topo.startVm('vm2', { server: true });
-    await fwd.waitConnected(0);
-    await exchange(vm, vf, fwd, 0);
+    // The VM process dies, five times; each time the relay stays, waits,
+    // reconnects to the new VM by itself, and traffic flows again.
+    for (let round = 1; round <= 5; round++) {
+      await vm.kill('SIGKILL');
+      await fwd.waitConnected(0, false);
+      fs.rmSync(vhost, { force: true });
+      vm = await topo.startVm(`vm${round}`, { server: true });
+      await fwd.waitConnected(0);
+      await exchange(vm, vf, fwd, 0);
+    }
     expect((await fwd.stats()).relay.map((r) => r.id)).toEqual([0]);
   });
 });
