@@ -117,6 +117,10 @@ static void put_relay(struct json *j, const struct relay *r)
 	json_u64(j, "id", r->id);
 	json_str(j, "vf", r->vf);
 	json_str(j, "vf_name", r->vf_name);
+	if (r->bond[0] != '\0') {
+		json_str(j, "bond", r->bond);
+		json_u64(j, "bond_mode", r->bond_mode);
+	}
 	json_u64(j, "vf_port", r->vf_port);
 	json_str(j, "vhost_path", r->vhost_path);
 	json_bool(j, "vhost_client", r->vhost_client);

@@ -7,6 +7,7 @@
 
 #include <rte_bus.h>
 #include <rte_dev.h>
+#include <rte_eth_bond.h>
 #include <rte_devargs.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
@@ -167,4 +168,71 @@ void port_release(uint16_t port, const char *name)
 	}
 	if (rc != 0)
 		LOG(WARNING, "cannot detach %s: %s", name, rte_strerror(-rc));
+}
+
+int port_bond_create(const char *members, const char *tag, unsigned int mode,
+		     uint16_t *bond_port, char *bond_name, size_t bond_namelen,
+		     uint16_t *member_port, char (*member_name)[64], unsigned int max_members,
+		     unsigned int *n_members, char *err, size_t errlen)
+{
+	char list[1024];
+	char *save = NULL, *m;
+	int rc;
+
+	*n_members = 0;
+	snprintf(list, sizeof(list), "%s", members);
+	for (m = strtok_r(list, ";", &save); m != NULL; m = strtok_r(NULL, ";", &save)) {
+		if (*n_members == max_members) {
+			snprintf(err, errlen, "a bond takes at most %u members", max_members);
+			rc = -EINVAL;
+			goto fail;
+		}
+		rc = port_probe(m, &member_port[*n_members], member_name[*n_members], 64, err, errlen);
+		if (rc != 0)
+			goto fail;
+		(*n_members)++;
+	}
+	/* DPDK names bond devices after their driver; the user's name is kept apart. */
+	snprintf(bond_name, bond_namelen, "net_bonding_%s", tag);
+	rc = rte_eth_bond_create(bond_name, (uint8_t)mode, (uint8_t)rte_socket_id());
+	if (rc < 0) {
+		snprintf(err, errlen, "cannot create bond %s (mode %u): %s", bond_name, mode, rte_strerror(-rc));
+		goto fail;
+	}
+	*bond_port = (uint16_t)rc;
+	for (unsigned int i = 0; i < *n_members; i++) {
+		rc = rte_eth_bond_slave_add(*bond_port, member_port[i]);
+		if (rc != 0) {
+			snprintf(err, errlen, "cannot add %s to bond %s: %s", member_name[i], bond_name,
+				 rte_strerror(-rc));
+			rte_eth_bond_free(bond_name);
+			goto fail;
+		}
+	}
+	/* Active-backup: the first member named is the primary. */
+	rte_eth_bond_primary_set(*bond_port, member_port[0]);
+	return 0;
+
+fail:
+	for (unsigned int i = 0; i < *n_members; i++)
+		port_release(member_port[i], member_name[i]);
+	*n_members = 0;
+	return rc < 0 ? rc : -EIO;
+}
+
+void port_bond_release(uint16_t bond_port, const char *bond_name, const uint16_t *member_port,
+		       char (*member_name)[64], unsigned int n_members)
+{
+	int rc;
+
+	/* Closing the bond port lets go of its members; then free the device. */
+	if (rte_eth_dev_is_valid_port(bond_port)) {
+		rte_eth_dev_stop(bond_port);
+		rte_eth_dev_close(bond_port);
+	}
+	rc = rte_eth_bond_free(bond_name);
+	if (rc != 0)
+		LOG(WARNING, "cannot free bond %s: %s", bond_name, rte_strerror(-rc));
+	for (unsigned int i = 0; i < n_members; i++)
+		port_release(member_port[i], member_name[i]);
 }

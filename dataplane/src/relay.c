@@ -132,7 +132,11 @@ static void relay_free(struct relay *r)
 		vhost_close(r->vhost_path);
 	if (r->vf_probed) {
 		rte_eth_dev_callback_unregister(r->vf_port, RTE_ETH_EVENT_INTR_LSC, on_lsc, NULL);
-		port_release(r->vf_port, r->vf_name);
+		if (r->n_members > 0)
+			port_bond_release(r->vf_port, r->vf_name, r->member_port, r->member_name,
+					  r->n_members);
+		else
+			port_release(r->vf_port, r->vf_name);
 	}
 	rte_mempool_free(r->pool);
 	rte_free(r);
@@ -208,7 +212,18 @@ int relay_add(const struct relay_request *req, char *err, size_t errlen)
 		rc = -ENOMEM;
 		goto fail;
 	}
-	rc = port_probe(r->vf, &r->vf_port, r->vf_name, sizeof(r->vf_name), err, errlen);
+	if (req->bond != NULL) {
+		char tag[16];
+
+		snprintf(r->bond, sizeof(r->bond), "%s", req->bond);
+		r->bond_mode = req->bond_mode;
+		snprintf(tag, sizeof(tag), "relay%u", r->id);
+		rc = port_bond_create(r->vf, tag, r->bond_mode, &r->vf_port, r->vf_name,
+				      sizeof(r->vf_name), r->member_port, r->member_name,
+				      BOND_MEMBERS_MAX, &r->n_members, err, errlen);
+	} else {
+		rc = port_probe(r->vf, &r->vf_port, r->vf_name, sizeof(r->vf_name), err, errlen);
+	}
 	if (rc != 0)
 		goto fail;
 	r->vf_probed = true;
@@ -235,8 +250,8 @@ int relay_add(const struct relay_request *req, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory for worker plans");
 		goto unpublish;
 	}
-	LOG(INFO, "relay %u added: VF %s (port %u) <-> %s (%s), workers %u/%u",
-	    r->id, r->vf, r->vf_port, r->vhost_path,
+	LOG(INFO, "relay %u added: VF %s%s%s (port %u) <-> %s (%s), workers %u/%u",
+	    r->id, r->vf, r->bond[0] ? " as bond " : "", r->bond, r->vf_port, r->vhost_path,
 	    r->vhost_client ? "client" : "server", r->worker[0], r->worker[1]);
 	return 0;
 

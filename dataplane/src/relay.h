@@ -10,7 +10,9 @@
 #include <rte_dev.h>
 
 #define MAX_RELAYS 64
-#define VF_ARGS_MAX 256
+#define VF_ARGS_MAX 1024
+#define BOND_MEMBERS_MAX 8
+#define BOND_NAME_MAX 64
 
 struct rte_mempool;
 
@@ -52,8 +54,14 @@ struct relay {
 	bool vhost_client;
 	bool vhost_registered;
 	bool vf_probed;
-	char vf[VF_ARGS_MAX];     /* PCI address or device arguments */
+	char vf[VF_ARGS_MAX];     /* PCI address or device arguments; bond: members, ';' between */
 	char vf_name[RTE_DEV_NAME_MAX_LEN];
+	/* A bond: its members are VFs of their own, the bond port is vf_port. */
+	char bond[BOND_NAME_MAX]; /* the user's name; empty: not a bond */
+	unsigned int bond_mode;
+	unsigned int n_members;
+	uint16_t member_port[BOND_MEMBERS_MAX];
+	char member_name[BOND_MEMBERS_MAX][64];
 	char vhost_path[PATH_MAX];
 };
 
@@ -63,6 +71,8 @@ struct relay_request {
 	const char *vhost_path;
 	bool vhost_client;
 	int cpu[DIR_COUNT];       /* -1: least busy worker */
+	const char *bond;         /* NULL, or the bond's name: vf lists the members */
+	unsigned int bond_mode;   /* 0-6, as rte_eth_bond */
 };
 
 int relay_table_init(void);

@@ -21,7 +21,7 @@ struct op_spec {
 
 static const char *const none[] = { NULL };
 static const char *const add_required[] = { "id", "vf", "vhost", NULL };
-static const char *const add_optional[] = { "mode", "cpu", NULL };
+static const char *const add_optional[] = { "mode", "cpu", "bond", "bond_mode", NULL };
 static const char *const id_only[] = { "id", NULL };
 static const char *const id_cpu[] = { "id", "cpu", NULL };
 
@@ -157,10 +157,32 @@ int request_parse(char *buf, size_t len, struct request *req, char *err, size_t 
 				req->relay.vhost_client = true;
 			else if (strcmp(val, "server") != 0)
 				FAIL("mode must be 'server' or 'client'");
+		} else if (strcmp(k, "bond") == 0) {
+			if (val[0] == '\0' || strlen(val) >= BOND_NAME_MAX || strpbrk(val, ",;= ") != NULL)
+				FAIL("bond must be a name of 1 to %d characters without , ; = or space",
+				     BOND_NAME_MAX - 1);
+			req->relay.bond = val;
+		} else if (strcmp(k, "bond_mode") == 0) {
+			if (parse_uint(val, 6, &v) != 0)
+				FAIL("bond_mode must be 0 to 6");
+			req->relay.bond_mode = (unsigned int)v;
 		} else if (strcmp(k, "cpu") == 0) {
 			if (parse_cpu_pair(val, req->relay.cpu) != 0)
 				FAIL("cpu must be 'VF2VM_CPU,VM2VF_CPU'");
 		}
+	}
+	if (req->op == OP_ADD_RELAY) {
+		const char *vf = req->relay.vf;
+		unsigned int members = 1;
+
+		for (const char *c = vf; *c != '\0'; c++)
+			members += *c == ';';
+		if (req->relay.bond == NULL && members > 1)
+			FAIL("several VFs (';') make a bond: give it a name with 'bond'");
+		if (req->relay.bond != NULL && (members < 2 || members > BOND_MEMBERS_MAX))
+			FAIL("a bond needs 2 to %d member VFs separated by ';'", BOND_MEMBERS_MAX);
+		if (strstr(vf, ";;") != NULL || vf[0] == ';' || vf[strlen(vf) - 1] == ';')
+			FAIL("empty member VF in '%.40s'", vf);
 	}
 	return 0;
 }

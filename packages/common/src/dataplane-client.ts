@@ -129,6 +129,10 @@ export class DataplaneClient {
       mode: r.vhostClient ? 'client' : 'server',
     };
     if (r.cpu) fields.cpu = `${r.cpu[0]},${r.cpu[1]}`;
+    if (r.bond) {
+      fields.bond = r.bond.name;
+      fields.bond_mode = r.bond.mode;
+    }
     const reply = await this.call(addReplySchema, fields);
     return reply.relay[0] as DataplaneRelay;
   }

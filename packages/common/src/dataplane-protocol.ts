@@ -24,6 +24,8 @@ export const dataplaneRelaySchema = z.object({
   id: z.number().int().min(0).max(MAX_RELAYS - 1),
   vf: z.string(),
   vf_name: z.string(),
+  bond: z.string().optional(),
+  bond_mode: z.number().int().min(0).max(6).optional(),
   vf_port: z.number().int(),
   vhost_path: z.string(),
   vhost_client: z.boolean(),
@@ -66,6 +68,8 @@ export interface AddRelayRequest {
   vhostClient: boolean;
   /** [VF->VM CPU, VM->VF CPU]; absent: least busy worker. */
   cpu?: [number, number];
+  /** vf then lists the members, ';' between. */
+  bond?: { name: string; mode: number };
 }
 
 /** Encodes a request as key=value lines; refuses values that would break the framing. */

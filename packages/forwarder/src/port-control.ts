@@ -13,7 +13,7 @@ import {
   type PortControlRequest,
   type PortControlResponse,
 } from '@vio4wd/common';
-import { toDataplaneRequest, type RelaySpec, type RelayTable } from './relay-table.js';
+import { toDataplaneRequest, vfLabel, type BondSpec, type RelaySpec, type RelayTable } from './relay-table.js';
 
 /** What port control needs of the dataplane (a process, or a fake in unit tests). */
 export interface RelayDriver {
@@ -69,12 +69,24 @@ export class PortControl {
     });
   }
 
+  /** The VF(s) to relay: one PCI address, or a bond of several with its name and mode. */
+  private vfs(req: PortControlRequest, op: string): { pcis: string[]; bond?: BondSpec } {
+    const pcis = this.pciList(req);
+    if (pcis.length === 0) throw new Refusal(EINVAL, `${op} needs a PCI address`);
+    if (new Set(pcis).size !== pcis.length) throw new Refusal(EINVAL, `${op}: a PCI address is given twice`);
+    if (pcis.length === 1) return { pcis };
+    if (!req.name) throw new Refusal(EINVAL, `${op}: a bond (several PCI addresses) needs a bond name (--name)`);
+    if (!/^[A-Za-z0-9_.:-]{1,63}$/.test(req.name))
+      throw new Refusal(EINVAL, `bond name '${req.name}' must be 1-63 letters, digits, _ . : or -`);
+    if (pcis.length > 8) throw new Refusal(EINVAL, `a bond takes at most 8 VFs, not ${pcis.length}`);
+    const mode = req.mode ?? 1;
+    if (mode > 6) throw new Refusal(EINVAL, `bond mode ${mode} is outside 0-6`);
+    return { pcis, bond: { name: req.name, mode } };
+  }
+
   private onePci(req: PortControlRequest, op: string): string {
     const pcis = this.pciList(req);
-    if (pcis.length > 1) {
-      if (!req.name) throw new Refusal(EINVAL, `${op}: a bond (several PCI addresses) needs a bond name`);
-      throw new Refusal(ENOTSUP, `${op}: bonds are not supported yet`);
-    }
+    if (pcis.length > 1) throw new Refusal(EINVAL, `${op}: give one PCI address (of the bond's members, any)`);
     const pci = pcis[0];
     if (pci === undefined) throw new Refusal(EINVAL, `${op} needs a PCI address`);
     return pci;
@@ -93,38 +105,41 @@ export class PortControl {
     return path;
   }
 
-  private spec(id: number, pci: string, vhostPath: string, origin: RelaySpec['origin']): RelaySpec {
+  private spec(id: number, vfs: { pcis: string[]; bond?: BondSpec }, vhostPath: string, origin: RelaySpec['origin']): RelaySpec {
     const pin = this.config.cpuPins.find((p) => p.relay === id);
     const spec: RelaySpec = {
       id,
-      pci,
-      device: this.config.deviceAliases.get(pci) ?? pci,
+      pcis: vfs.pcis,
+      devices: vfs.pcis.map((pci) => this.config.deviceAliases.get(pci) ?? pci),
       vhostPath,
       vhostClient: this.config.vhostClient,
       origin,
     };
+    if (vfs.bond) spec.bond = vfs.bond;
     if (pin) spec.cpu = [pin.vfToVm, pin.vmToVf];
     return spec;
   }
 
   private async add(spec: RelaySpec, conditional: boolean): Promise<PortControlResponse> {
     const same = this.table.get(spec.id);
-    if (same && same.pci === spec.pci && same.vhostPath === spec.vhostPath && conditional) return ok();
-    if (same) throw new Refusal(EEXIST, `relay ${spec.id} already exists (VF ${same.pci}, socket ${same.vhostPath})`);
-    const byPci = this.table.byPci(spec.pci);
-    if (byPci) throw new Refusal(EEXIST, `VF ${spec.pci} is already relayed by relay ${byPci.id}`);
+    if (same && vfLabel(same) === vfLabel(spec) && same.vhostPath === spec.vhostPath && conditional) return ok();
+    if (same) throw new Refusal(EEXIST, `relay ${spec.id} already exists (VF ${vfLabel(same)}, socket ${same.vhostPath})`);
+    for (const pci of spec.pcis) {
+      const byPci = this.table.byPci(pci);
+      if (byPci) throw new Refusal(EEXIST, `VF ${pci} is already relayed by relay ${byPci.id}`);
+    }
     const byPath = this.table.byVhostPath(spec.vhostPath);
     if (byPath) throw new Refusal(EEXIST, `vhost-user socket ${spec.vhostPath} is already used by relay ${byPath.id}`);
     await this.driver.addRelay(spec);
     this.table.set(spec);
-    this.log.info(`relay ${spec.id} added: VF ${spec.pci} <-> ${spec.vhostPath}`);
+    this.log.info(`relay ${spec.id} added: VF ${vfLabel(spec)} <-> ${spec.vhostPath}`);
     return ok();
   }
 
   private async remove(spec: RelaySpec): Promise<PortControlResponse> {
     await this.driver.removeRelay(spec.id);
     this.table.delete(spec.id);
-    this.log.info(`relay ${spec.id} removed: VF ${spec.pci} <-> ${spec.vhostPath}`);
+    this.log.info(`relay ${spec.id} removed: VF ${vfLabel(spec)} <-> ${spec.vhostPath}`);
     return ok();
   }
 
@@ -132,8 +147,7 @@ export class PortControl {
     switch (req.op) {
       case PortControlOp.ADD: {
         const id = this.checkVirtioId(req, 'add');
-        const pci = this.onePci(req, 'add');
-        return this.add(this.spec(id, pci, socketPathFor(this.config, id), 'add'), req.conditional);
+        return this.add(this.spec(id, this.vfs(req, 'add'), socketPathFor(this.config, id), 'add'), req.conditional);
       }
       case PortControlOp.REMOVE: {
         const id = this.checkVirtioId(req, 'remove');
@@ -144,20 +158,20 @@ export class PortControl {
           if (req.conditional) return ok();
           throw new Refusal(ENOENT, `relay ${id} does not exist`);
         }
-        if (pcis.length === 1 && pcis[0] !== relay.pci)
-          throw new Refusal(EINVAL, `relay ${id} relays VF ${relay.pci}, not ${pcis[0]}`);
+        if (pcis.length > 0 && (pcis.some((p) => !relay.pcis.includes(p)) || (pcis.length > 1 && req.name !== relay.bond?.name)))
+          throw new Refusal(EINVAL, `relay ${id} relays VF ${vfLabel(relay)}, not ${req.name ? `bond ${req.name} ` : ''}${pcis.join(', ')}`);
         return this.remove(relay);
       }
       case PortControlOp.ADD_SOCK: {
         if (req.virtio_id !== undefined) this.log.warning('add_sock: the virtio id is ignored for socket pairs');
         if (!this.config.dynamicSockets) throw new Refusal(ENOTSUP, 'add_sock needs VIRTIOFWD_DYNAMIC_SOCKETS=true');
         const path = this.checkVhostPath(req.vhost_path, 'add_sock');
-        const pci = this.onePci(req, 'add_sock');
+        const spec = this.spec(0, this.vfs(req, 'add_sock'), path, 'add_sock');
         const existing = this.table.byVhostPath(path);
-        if (existing && existing.pci === pci && req.conditional) return ok();
+        if (existing && vfLabel(existing) === vfLabel(spec) && req.conditional) return ok();
         const id = existing?.id ?? this.table.freeId();
         if (id === undefined) throw new Refusal(ENOSPC, `all ${MAX_RELAYS} relays are in use`);
-        return this.add(this.spec(id, pci, path, 'add_sock'), req.conditional);
+        return this.add(this.spec(id, this.vfs(req, 'add_sock'), path, 'add_sock'), req.conditional);
       }
       case PortControlOp.REMOVE_SOCK: {
         if (req.virtio_id !== undefined) this.log.warning('remove_sock: the virtio id is ignored for socket pairs');
@@ -180,7 +194,7 @@ export class PortControl {
         const path = this.checkVhostPath(req.vhost_path, 'query_pci');
         const relay = this.table.byVhostPath(path);
         if (!relay) throw new Refusal(ENOENT, `no relay uses ${path}`);
-        return ok(relay.pci);
+        return ok(relay.pcis.join(','));
       }
       default:
         throw new Refusal(EINVAL, `unknown port control op ${req.op}`);

@@ -5,12 +5,19 @@ import { MAX_RELAYS, type AddRelayRequest } from '@vio4wd/common';
 
 export type RelayOrigin = 'static' | 'add' | 'add_sock';
 
+export interface BondSpec {
+  name: string;
+  /** 0-6, as DPDK's bonding driver (1: active-backup). */
+  mode: number;
+}
+
 export interface RelaySpec {
   id: number;
-  /** The VF as the user named it (a PCI address). */
-  pci: string;
-  /** What the dataplane is given: the PCI address or aliased device arguments. */
-  device: string;
+  /** The VF as the user named it (a PCI address); a bond's members. */
+  pcis: string[];
+  /** What the dataplane is given for each: the PCI address or aliased device arguments. */
+  devices: string[];
+  bond?: BondSpec;
   vhostPath: string;
   vhostClient: boolean;
   origin: RelayOrigin;
@@ -29,7 +36,7 @@ export class RelayTable {
   }
 
   byPci(pci: string): RelaySpec | undefined {
-    return this.all().find((r) => r.pci === pci);
+    return this.all().find((r) => r.pcis.includes(pci));
   }
 
   byVhostPath(path: string): RelaySpec | undefined {
@@ -52,7 +59,13 @@ export class RelayTable {
 }
 
 export function toDataplaneRequest(spec: RelaySpec): AddRelayRequest {
-  const req: AddRelayRequest = { id: spec.id, vf: spec.device, vhostPath: spec.vhostPath, vhostClient: spec.vhostClient };
+  const req: AddRelayRequest = { id: spec.id, vf: spec.devices.join(';'), vhostPath: spec.vhostPath, vhostClient: spec.vhostClient };
   if (spec.cpu) req.cpu = spec.cpu;
+  if (spec.bond) req.bond = spec.bond;
   return req;
+}
+
+/** How a relay's VF reads in logs and replies. */
+export function vfLabel(spec: RelaySpec): string {
+  return spec.bond ? `bond ${spec.bond.name} (${spec.pcis.join(', ')})` : (spec.pcis[0] ?? '?');
 }

@@ -30,7 +30,7 @@ function relayState(r: DataplaneRelay, before: DataplaneRelay | undefined, secon
   const state: RelayState = {
     id: r.id,
     active: r.connected,
-    ident: r.vf_name,
+    ident: r.bond ?? r.vf_name,
     cpu: { vf_to_vm: r.cpu[0], vm_to_vf: r.cpu[1] },
     vhost: { vhost_socket_name: r.vhost_path },
     vf: { pci_addr_str: pci ?? r.vf },
@@ -85,6 +85,6 @@ export async function answerStats(req: StatsRequest, source: StatsSource, table:
   const relays = after.relays
     .filter(wanted)
     .filter((r) => req.include_inactive || r.connected)
-    .map((r) => relayState(r, before?.relays.find((b) => b.id === r.id), seconds, table.get(r.id)?.pci));
+    .map((r) => relayState(r, before?.relays.find((b) => b.id === r.id), seconds, table.get(r.id)?.pcis.join(',')));
   return { status: StatsStatus.OK, relay: relays };
 }
