@@ -20,6 +20,7 @@
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
+#include <rte_vhost.h>
 
 #include "control.h"
 #include "json.h"
@@ -127,6 +128,18 @@ static void put_relay(struct json *j, const struct relay *r)
 	json_bool(j, "connected", __atomic_load_n(&r->vid, __ATOMIC_RELAXED) >= 0);
 	json_bool(j, "vf_up", __atomic_load_n(&r->vf_up, __ATOMIC_RELAXED) != 0);
 	json_u64(j, "socket_id", socket < 0 ? 0 : (uint64_t)socket);
+	{
+		uint64_t features = 0;
+		uint16_t mtu = 0;
+		int vid = __atomic_load_n(&r->vid, __ATOMIC_RELAXED);
+
+		/* What the VM negotiated (0 while none is connected), and the VF's MTU. */
+		if (vid >= 0)
+			rte_vhost_get_negotiated_features(vid, &features);
+		json_u64(j, "vhost_features", features);
+		rte_eth_dev_get_mtu(r->vf_port, &mtu);
+		json_u64(j, "vf_mtu", mtu);
+	}
 	json_open(j, "cpu", '[');
 	json_u64(j, NULL, r->worker[DIR_VF_TO_VM]);
 	json_u64(j, NULL, r->worker[DIR_VM_TO_VF]);

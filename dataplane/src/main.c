@@ -23,10 +23,12 @@
 
 #include "control.h"
 #include "log.h"
+#include "options.h"
 #include "relay.h"
 #include "worker.h"
 
 static volatile int quit;
+struct dp_options dp_opts;
 
 static void on_signal(int sig)
 {
@@ -40,7 +42,10 @@ static void usage(const char *prog)
 		"usage: %s [EAL options] -- --control-socket PATH [--idle-sleep-us N]\n"
 		"  --control-socket PATH  unix socket the supervisor drives (required)\n"
 		"  --idle-sleep-us N      let an idle worker sleep N us (0-1000, default 0:\n"
-		"                         always poll)\n", prog);
+		"                         always poll)\n"
+		"  --jumbo                VF MTU up to 9000 (multi-segment packets)\n"
+		"  --mrgbuf               offer mergeable receive buffers to guests\n"
+		"  --tso                  offer checksum and TSO offloads (VFs must support them)\n", prog);
 }
 
 struct options {
@@ -53,6 +58,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 	static const struct option longopts[] = {
 		{ "control-socket", required_argument, NULL, 's' },
 		{ "idle-sleep-us", required_argument, NULL, 'i' },
+		{ "jumbo", no_argument, NULL, 'j' },
+		{ "mrgbuf", no_argument, NULL, 'm' },
+		{ "tso", no_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -76,6 +84,15 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -1;
 			}
 			o->idle_sleep_us = (unsigned int)v;
+			break;
+		case 'j':
+			dp_opts.jumbo = true;
+			break;
+		case 'm':
+			dp_opts.mrgbuf = true;
+			break;
+		case 't':
+			dp_opts.tso = true;
 			break;
 		default:
 			return -1;
@@ -117,8 +134,9 @@ int main(int argc, char **argv)
 		goto cleanup;
 	if (workers_launch() != 0)
 		goto stop;
-	LOG(NOTICE, "ready: control socket %s, %u worker(s)", opts.control_socket,
-	    workers_count());
+	LOG(NOTICE, "ready: control socket %s, %u worker(s)%s%s%s", opts.control_socket,
+	    workers_count(), dp_opts.jumbo ? ", jumbo" : "", dp_opts.mrgbuf ? ", mergeable buffers" : "",
+	    dp_opts.tso ? ", TSO" : "");
 
 	control_run(&quit);
 	LOG(NOTICE, "shutting down");

@@ -13,6 +13,7 @@
 #include <rte_mbuf.h>
 
 #include "log.h"
+#include "options.h"
 #include "port.h"
 
 #define RX_DESC 1024
@@ -101,6 +102,34 @@ int port_start(uint16_t port, struct rte_mempool *pool, char *err, size_t errlen
 	/* Ask only for what the device says it can do. */
 	conf.rxmode.offloads = 0;
 	conf.txmode.offloads = info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+	if (dp_opts.tso) {
+		const uint64_t need = RTE_ETH_TX_OFFLOAD_TCP_TSO | RTE_ETH_TX_OFFLOAD_TCP_CKSUM |
+			RTE_ETH_TX_OFFLOAD_UDP_CKSUM | RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
+
+		/* Guests hand over partial checksums and large segments: the VF must finish them. */
+		if ((info.tx_offload_capa & need) != need) {
+			snprintf(err, errlen, "TSO is on (VIRTIOFWD_TSO) but this VF cannot do TSO and "
+				 "checksum offload");
+			return -ENOTSUP;
+		}
+		conf.txmode.offloads |= need;
+	}
+	if (dp_opts.jumbo) {
+		uint32_t overhead = RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN;
+		uint16_t mtu = RTE_MIN((uint16_t)9000, info.max_mtu);
+
+		if (info.max_rx_pktlen > overhead && info.max_rx_pktlen - overhead < mtu)
+			mtu = (uint16_t)(info.max_rx_pktlen - overhead);
+
+		/* Frames larger than one mbuf arrive and leave as segment chains. */
+		conf.rxmode.offloads |= info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER;
+		conf.txmode.offloads |= info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+		conf.txmode.offloads &= ~(uint64_t)RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+		if (!(conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_SCATTER))
+			mtu = RTE_MIN(mtu, (uint16_t)(rte_pktmbuf_data_room_size(pool) -
+						      RTE_PKTMBUF_HEADROOM - RTE_ETHER_HDR_LEN - RTE_ETHER_CRC_LEN));
+		conf.rxmode.mtu = RTE_MAX(mtu, (uint16_t)RTE_ETHER_MTU);
+	}
 	/* Link changes as interrupts where the device has them (else polled). */
 	if (*info.dev_flags & RTE_ETH_DEV_INTR_LSC)
 		conf.intr_conf.lsc = 1;
@@ -134,6 +163,13 @@ int port_start(uint16_t port, struct rte_mempool *pool, char *err, size_t errlen
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot start port: %s", rte_strerror(-rc));
 		return rc;
+	}
+	if (dp_opts.jumbo) {
+		uint16_t mtu = 0;
+
+		rte_eth_dev_get_mtu(port, &mtu);
+		LOG(INFO, "port %u: MTU %u%s", port, mtu,
+		    conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_SCATTER ? ", scattered receive" : "");
 	}
 	/* The VF carries the VM's traffic, whatever its MAC: best effort. */
 	rc = rte_eth_promiscuous_enable(port);

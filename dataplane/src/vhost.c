@@ -12,9 +12,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <linux/virtio_net.h>
 #include <rte_vhost.h>
 
 #include "log.h"
+#include "options.h"
 #include "relay.h"
 #include "vhost.h"
 #include "worker.h"
@@ -55,6 +57,13 @@ static int vring_state_changed(int vid, uint16_t queue_id, int enable)
 	relay_set_vm_rxq(path, enable);
 	return 0;
 }
+
+#define OFFLOAD_FEATURES ( \
+	(1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) | \
+	(1ULL << VIRTIO_NET_F_GUEST_TSO4) | (1ULL << VIRTIO_NET_F_GUEST_TSO6) | \
+	(1ULL << VIRTIO_NET_F_GUEST_ECN) | (1ULL << VIRTIO_NET_F_GUEST_UFO) | \
+	(1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) | \
+	(1ULL << VIRTIO_NET_F_HOST_ECN) | (1ULL << VIRTIO_NET_F_HOST_UFO))
 
 static const struct rte_vhost_device_ops vhost_ops = {
 	.new_device = new_device,
@@ -113,7 +122,17 @@ int vhost_open(const char *path, bool client, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot register vhost-user socket %s", path);
 		return -EINVAL;
 	}
-	rc = rte_vhost_driver_callback_register(path, &vhost_ops);
+	/*
+	 * Without TSO, offer no checksum or segmentation offloads: the guest
+	 * does that work itself (the relay does not finish partial checksums),
+	 * and neither side parses a virtio-net header per packet. With it, the
+	 * VF does the work (port_start checks that it can). Dirty-page logging
+	 * for live migration always stays on.
+	 */
+	rc = rte_vhost_driver_disable_features(path, (dp_opts.tso ? 0 : OFFLOAD_FEATURES) |
+					       (dp_opts.mrgbuf ? 0 : 1ULL << VIRTIO_NET_F_MRG_RXBUF));
+	if (rc == 0)
+		rc = rte_vhost_driver_callback_register(path, &vhost_ops);
 	if (rc == 0)
 		rc = rte_vhost_driver_start(path);
 	if (rc != 0) {

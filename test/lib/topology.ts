@@ -3,6 +3,7 @@
 // testpmd virtio_user as the VM. Everything started is stopped by cleanUp().
 import fs from 'node:fs';
 import path from 'node:path';
+import { DataplaneClient } from '@vio4wd/common';
 import { Forwarder, cleanDpdkRuntime, type ForwarderOptions } from './forwarder.js';
 import { Testpmd } from './testpmd.js';
 
@@ -16,14 +17,17 @@ export class Topology {
 
   constructor(
     readonly tag: string,
-    opts: Omit<ForwarderOptions, 'extra'> & { extra?: string[] },
+    opts: Omit<ForwarderOptions, 'extra'> & { extra?: string[]; /** more PCI=devargs aliases */ aliases?: string[] },
   ) {
     const dir = Forwarder.scratch(tag);
     this.memif = path.join(dir, 'memif.sock');
     this.vhost = path.join(dir, 'vm.sock');
     this.fwd = Forwarder.write(dir, {
       ...opts,
-      extra: [`VIRTIOFWD_DEVICE_ALIASES=(${VF_PCI}=net_memif0,role=client,socket=${this.memif},socket-abstract=no)`, ...(opts.extra ?? [])],
+      extra: [
+        `VIRTIOFWD_DEVICE_ALIASES=(${VF_PCI}=net_memif0,role=client,socket=${this.memif},socket-abstract=no ${(opts.aliases ?? []).join(' ')})`,
+        ...(opts.extra ?? []),
+      ],
     });
     this.cleanups.push(async () => {
       await this.fwd.stop();
@@ -60,6 +64,19 @@ export class Topology {
     const r = (await this.fwd.stats()).relay.find((x) => x.id === id);
     if (!r) throw new Error(`relay ${id} missing from stats`);
     return r;
+  }
+
+  /** The relay as the dataplane reports it (negotiated features, VF MTU). */
+  async dataplaneRelay(id = 0) {
+    const client = new DataplaneClient(path.join(this.fwd.dir, 'dataplane.sock'));
+    await client.connect();
+    try {
+      const r = (await client.stats(id)).relays[0];
+      if (!r) throw new Error(`relay ${id} missing from the dataplane`);
+      return r;
+    } finally {
+      client.close();
+    }
   }
 
   async cleanUp(): Promise<void> {

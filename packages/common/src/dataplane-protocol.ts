@@ -32,6 +32,8 @@ export const dataplaneRelaySchema = z.object({
   connected: z.boolean(),
   vf_up: z.boolean(),
   socket_id: z.number().int().min(0),
+  vhost_features: z.number().int().min(0),
+  vf_mtu: z.number().int().min(0),
   cpu: z.tuple([z.number().int(), z.number().int()]),
   vf_to_vm: dirStatsSchema,
   vm_to_vf: dirStatsSchema,

@@ -30,7 +30,8 @@ export function ealArgs(config: Config): string[] {
 }
 
 export function dataplaneArgs(config: Config): string[] {
-  return [...ealArgs(config), '--', '--control-socket', config.controlSocket, '--idle-sleep-us', String(config.idleSleepUs)];
+  const flags = [...(config.jumbo ? ['--jumbo'] : []), ...(config.mergeableBuffers ? ['--mrgbuf'] : []), ...(config.tso ? ['--tso'] : [])];
+  return [...ealArgs(config), '--', '--control-socket', config.controlSocket, '--idle-sleep-us', String(config.idleSleepUs), ...flags];
 }
 
 export interface ExitInfo {

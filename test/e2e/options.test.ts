@@ -1,0 +1,59 @@
+// VIRTIOFWD_MRGBUF, VIRTIOFWD_TSO and VIRTIOFWD_JUMBO reach the dataplane
+// and shape what the VM negotiates and how the VF is set up.
+import { afterEach, describe, expect, jest, test } from '@jest/globals';
+import { Topology } from '../lib/topology.js';
+
+jest.setTimeout(120000);
+
+const MRG_RXBUF = 1n << 15n;
+const HOST_TSO4 = 1n << 11n;
+const CSUM = 1n;
+
+let topo: Topology | undefined;
+afterEach(async () => {
+  await topo?.cleanUp();
+  topo = undefined;
+});
+
+/**
+ * A memif relay with a VM connected (its negotiated features), and a relay
+ * on net_null, a VF that allows frames as large as an mbuf (its MTU).
+ */
+async function features(extra: string[]): Promise<{ features: bigint; mtu: number; log: string }> {
+  topo = new Topology('opt', { vhostClient: false, extra, aliases: ['0000:ff:00.2=net_null0'] });
+  await topo.fwd.start();
+  await topo.startVfPeer();
+  await topo.addSock();
+  await topo.startVm();
+  await topo.fwd.waitConnected(0);
+  expect((await topo.fwd.portctl('add', '--virtio-id=9', '--pci-addr=0000:ff:00.2')).exitCode).toBe(0);
+  const relay = await topo.dataplaneRelay(0);
+  const nullRelay = await topo.dataplaneRelay(9);
+  return { features: BigInt(relay.vhost_features), mtu: nullRelay.vf_mtu, log: topo.fwd.log };
+}
+
+describe('relay options', () => {
+  test('without VIRTIOFWD_MRGBUF/TSO the VM gets neither mergeable buffers nor offloads', async () => {
+    const f = await features(['VIRTIOFWD_MRGBUF=false', 'VIRTIOFWD_TSO=false']);
+    expect(f.features).not.toBe(0n);
+    expect(f.features & MRG_RXBUF).toBe(0n);
+    expect(f.features & (HOST_TSO4 | CSUM)).toBe(0n);
+    expect(f.mtu).toBe(1500);
+  });
+
+  test('VIRTIOFWD_MRGBUF=true offers mergeable buffers; VIRTIOFWD_JUMBO=true raises the VF MTU', async () => {
+    const f = await features(['VIRTIOFWD_MRGBUF=true', 'VIRTIOFWD_JUMBO=true']);
+    expect(f.features & MRG_RXBUF).toBe(MRG_RXBUF);
+    expect(f.mtu).toBeGreaterThan(1500);
+    expect(f.log).toMatch(/ready: .*jumbo, mergeable buffers/);
+  });
+
+  test('VIRTIOFWD_TSO=true refuses a VF that cannot finish offloaded packets, saying why', async () => {
+    topo = new Topology('tso', { vhostClient: false, extra: ['VIRTIOFWD_TSO=true'] });
+    await topo.fwd.start();
+    await topo.startVfPeer();
+    const r = await topo.fwd.portctl('add_sock', `--vhost-path=${topo.vhost}`, '--pci-addr=0000:ff:00.1');
+    expect(r.exitCode).toBe(1);
+    expect(r.stderr).toMatch(/TSO is on \(VIRTIOFWD_TSO\) but this VF cannot do TSO and checksum offload/);
+  });
+});
