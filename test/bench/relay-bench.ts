@@ -99,7 +99,13 @@ export async function runVio4wd(d: Dir, size: number, o: BenchOptions): Promise<
   const prefix = `v4b-dp-${process.pid}`;
   const ctl = `${dir}/ctl.sock`;
   const dp = execa(DATAPLANE, ['--no-huge', '-m', (o.relays ?? 1) > 8 ? '3072' : '1024', '-l', '0,1', '--file-prefix', prefix, '-a', '0000:00:00.0', '--log-level=4',
-    '--', '--control-socket', ctl], { buffer: false, reject: false, stdin: 'ignore', stdout: 'ignore', stderr: process.env.BENCH_DEBUG ? 'inherit' : 'ignore' });
+    '--', '--control-socket', ctl], { buffer: false, reject: false, stdin: 'ignore', stdout: 'ignore', stderr: 'pipe' });
+  // Keep the dataplane's last words: if it dies mid-run, the error says how.
+  let log = '';
+  dp.stderr?.on('data', (b: Buffer) => {
+    log = (log + b.toString()).slice(-4000);
+    if (process.env.BENCH_DEBUG) process.stderr.write(b);
+  });
   let traffic: Traffic[] = [];
   try {
     await waitFile(ctl);
@@ -114,14 +120,21 @@ export async function runVio4wd(d: Dir, size: number, o: BenchOptions): Promise<
     traffic = startTraffic(dir, busy, d, size, o);
     const results = await Promise.all(traffic.map((t) => t.result));
     const after = relayTotals(await client.stats(), busy);
-    await stopTraffic(traffic);
-    traffic = [];
+    // Stop the relay before its memif peers go: DPDK 22.11's memif PMD unmaps
+    // a ring on disconnect without waiting for a poller still inside it.
     await client.shutdown();
     client.close();
+    await dp;
+    await stopTraffic(traffic);
+    traffic = [];
     return {
       mpps: results.reduce((s, r) => s + delivered(r, d), 0),
       cyclesPerPacket: (after.cycles - before.cycles) / Math.max(1, after.pkts - before.pkts),
     };
+  } catch (e) {
+    dp.kill('SIGKILL');
+    const r = await dp;
+    throw new Error(`${e instanceof Error ? e.message : String(e)}; dataplane exit ${String(r.exitCode)} signal ${String(r.signal)}; last log:\n${log}`);
   } finally {
     await stopTraffic(traffic);
     dp.kill('SIGKILL');

@@ -79,8 +79,15 @@ export class Topology {
     }
   }
 
+  /**
+   * Stops the forwarder first, then the peers: DPDK 22.11's memif PMD unmaps
+   * a ring when its peer disconnects without waiting for a poller inside it,
+   * so a memif peer must not leave while the relay still polls.
+   */
   async cleanUp(): Promise<void> {
-    for (const f of this.cleanups.reverse()) await f().catch(() => undefined);
+    const [stopForwarder, ...peers] = this.cleanups;
+    await stopForwarder?.().catch(() => undefined);
+    for (const f of peers.reverse()) await f().catch(() => undefined);
     this.cleanups.length = 0;
   }
 }
