@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -39,7 +40,8 @@ struct relay *relay_get(unsigned int id)
 	return id < MAX_RELAYS ? relays[id] : NULL;
 }
 
-int relay_attach_vid(const char *path, int vid)
+/* Store value into the int field at offset of the relay on this vhost-user socket. */
+static int set_by_path(const char *path, size_t offset, int value)
 {
 	int rc = -ENOENT;
 
@@ -48,7 +50,7 @@ int relay_attach_vid(const char *path, int vid)
 		struct relay *r = relays[i];
 
 		if (r != NULL && strcmp(r->vhost_path, path) == 0) {
-			__atomic_store_n(&r->vid, vid, __ATOMIC_RELEASE);
+			__atomic_store_n((int *)((char *)r + offset), value, __ATOMIC_RELEASE);
 			rc = 0;
 			break;
 		}
@@ -57,22 +59,14 @@ int relay_attach_vid(const char *path, int vid)
 	return rc;
 }
 
+int relay_attach_vid(const char *path, int vid)
+{
+	return set_by_path(path, offsetof(struct relay, vid), vid);
+}
+
 int relay_set_vm_rxq(const char *path, int enabled)
 {
-	int rc = -ENOENT;
-
-	pthread_mutex_lock(&table_lock);
-	for (unsigned int i = 0; i < MAX_RELAYS; i++) {
-		struct relay *r = relays[i];
-
-		if (r != NULL && strcmp(r->vhost_path, path) == 0) {
-			__atomic_store_n(&r->vm_rxq_enabled, enabled, __ATOMIC_RELEASE);
-			rc = 0;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&table_lock);
-	return rc;
+	return set_by_path(path, offsetof(struct relay, vm_rxq_enabled), enabled);
 }
 
 int relay_detach_vid(int vid)

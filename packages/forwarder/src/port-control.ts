@@ -13,7 +13,7 @@ import {
   type PortControlRequest,
   type PortControlResponse,
 } from '@vio4wd/common';
-import { toDataplaneRequest, vfLabel, type BondSpec, type RelaySpec, type RelayTable } from './relay-table.js';
+import { vfLabel, type BondSpec, type RelaySpec, type RelayTable } from './relay-table.js';
 
 /** What port control needs of the dataplane (a process, or a fake in unit tests). */
 export interface RelayDriver {
@@ -166,12 +166,12 @@ export class PortControl {
         if (req.virtio_id !== undefined) this.log.warning('add_sock: the virtio id is ignored for socket pairs');
         if (!this.config.dynamicSockets) throw new Refusal(ENOTSUP, 'add_sock needs VIRTIOFWD_DYNAMIC_SOCKETS=true');
         const path = this.checkVhostPath(req.vhost_path, 'add_sock');
-        const spec = this.spec(0, this.vfs(req, 'add_sock'), path, 'add_sock');
+        const vfs = this.vfs(req, 'add_sock');
         const existing = this.table.byVhostPath(path);
-        if (existing && vfLabel(existing) === vfLabel(spec) && req.conditional) return ok();
         const id = existing?.id ?? this.table.freeId();
         if (id === undefined) throw new Refusal(ENOSPC, `all ${MAX_RELAYS} relays are in use`);
-        return this.add(this.spec(id, this.vfs(req, 'add_sock'), path, 'add_sock'), req.conditional);
+        // add() answers a conditional repeat (same VF, same socket) with OK.
+        return this.add(this.spec(id, vfs, path, 'add_sock'), req.conditional);
       }
       case PortControlOp.REMOVE_SOCK: {
         if (req.virtio_id !== undefined) this.log.warning('remove_sock: the virtio id is ignored for socket pairs');
@@ -202,4 +202,3 @@ export class PortControl {
   }
 }
 
-export { toDataplaneRequest };
