@@ -140,6 +140,12 @@ static void put_relay(struct json *j, const struct relay *r)
 		rte_eth_dev_get_mtu(r->vf_port, &mtu);
 		json_u64(j, "vf_mtu", mtu);
 	}
+	{
+		/* Packets the VF's own receive ring had no room for (NIC drops). */
+		struct rte_eth_stats st;
+
+		json_u64(j, "vf_rx_missed", rte_eth_stats_get(r->vf_port, &st) == 0 ? st.imissed : 0);
+	}
 	json_open(j, "cpu", '[');
 	json_u64(j, NULL, r->worker[DIR_VF_TO_VM]);
 	json_u64(j, NULL, r->worker[DIR_VM_TO_VF]);
@@ -331,8 +337,14 @@ static void accept_client(void)
 	close(fd);
 }
 
+/* Link state of devices without LSC interrupts is polled this often. */
+#define LINK_POLL_MS 100
+
 void control_run(volatile int *quit)
 {
+	const uint64_t link_poll = rte_get_tsc_hz() / 1000 * LINK_POLL_MS;
+	uint64_t next_link_poll = 0;
+
 	quit_flag = quit;
 	while (!*quit) {
 		struct pollfd pfd[MAX_CLIENTS + 1];
@@ -347,10 +359,13 @@ void control_run(volatile int *quit)
 				idx[n++] = i;
 			}
 		}
-		if (poll(pfd, n, 100) <= 0) {
+		/* On a timer, not when idle: a busy control socket must not starve it. */
+		if (rte_rdtsc() >= next_link_poll) {
 			relay_poll_links();
-			continue;
+			next_link_poll = rte_rdtsc() + link_poll;
 		}
+		if (poll(pfd, n, LINK_POLL_MS) <= 0)
+			continue;
 		for (nfds_t k = 0; k < n && !*quit; k++) {
 			if (pfd[k].revents == 0)
 				continue;

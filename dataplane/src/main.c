@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,7 +46,9 @@ static void usage(const char *prog)
 		"                         always poll)\n"
 		"  --jumbo                VF MTU up to 9000 (multi-segment packets)\n"
 		"  --mrgbuf               offer mergeable receive buffers to guests\n"
-		"  --tso                  offer checksum and TSO offloads (VFs must support them)\n", prog);
+		"  --tso                  offer checksum and TSO offloads (VFs must support them)\n"
+		"  --socket-owner UID     owner of the vhost-user sockets it creates (mode 0660)\n"
+		"  --socket-group GID     group of the vhost-user sockets it creates (mode 0660)\n", prog);
 }
 
 struct options {
@@ -61,12 +64,16 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "jumbo", no_argument, NULL, 'j' },
 		{ "mrgbuf", no_argument, NULL, 'm' },
 		{ "tso", no_argument, NULL, 't' },
+		{ "socket-owner", required_argument, NULL, 'u' },
+		{ "socket-group", required_argument, NULL, 'g' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	memset(o, 0, sizeof(*o));
+	dp_opts.socket_uid = -1;
+	dp_opts.socket_gid = -1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		char *end;
@@ -93,6 +100,16 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 't':
 			dp_opts.tso = true;
+			break;
+		case 'u':
+		case 'g':
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || optarg[0] == '\0' || optarg[0] == '-' || v >= INT_MAX) {
+				fprintf(stderr, "<3>--socket-%s takes a numeric id\n", c == 'u' ? "owner" : "group");
+				return -1;
+			}
+			*(c == 'u' ? &dp_opts.socket_uid : &dp_opts.socket_gid) = (int)v;
 			break;
 		default:
 			return -1;

@@ -9,6 +9,8 @@ struct dp_options {
 	bool jumbo;   /* VF MTU up to 9000, multi-segment packets */
 	bool mrgbuf;  /* offer mergeable receive buffers to guests */
 	bool tso;     /* offer checksum/segmentation offloads; the VF must do them */
+	int socket_uid; /* owner and group of server-mode vhost-user sockets; -1: leave */
+	int socket_gid;
 };
 
 extern struct dp_options dp_opts;

@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -40,8 +39,7 @@ struct relay *relay_get(unsigned int id)
 	return id < MAX_RELAYS ? relays[id] : NULL;
 }
 
-/* Store value into the int field at offset of the relay on this vhost-user socket. */
-static int set_by_path(const char *path, size_t offset, int value)
+int relay_attach_vid(const char *path, int vid)
 {
 	int rc = -ENOENT;
 
@@ -50,7 +48,7 @@ static int set_by_path(const char *path, size_t offset, int value)
 		struct relay *r = relays[i];
 
 		if (r != NULL && strcmp(r->vhost_path, path) == 0) {
-			__atomic_store_n((int *)((char *)r + offset), value, __ATOMIC_RELEASE);
+			__atomic_store_n(&r->vid, vid, __ATOMIC_RELEASE);
 			rc = 0;
 			break;
 		}
@@ -59,14 +57,31 @@ static int set_by_path(const char *path, size_t offset, int value)
 	return rc;
 }
 
-int relay_attach_vid(const char *path, int vid)
+int relay_set_vring(const char *path, uint16_t queue_id, int enabled)
 {
-	return set_by_path(path, offsetof(struct relay, vid), vid);
-}
+	unsigned int pair = queue_id / 2;
+	int rc = -ENOENT;
 
-int relay_set_vm_rxq(const char *path, int enabled)
-{
-	return set_by_path(path, offsetof(struct relay, vm_rxq_enabled), enabled);
+	if (pair >= MAX_QUEUE_PAIRS)
+		return -ERANGE;
+	pthread_mutex_lock(&table_lock);
+	for (unsigned int i = 0; i < MAX_RELAYS; i++) {
+		struct relay *r = relays[i];
+
+		if (r != NULL && strcmp(r->vhost_path, path) == 0) {
+			/* Even virtqueues carry host->guest (the guest's receive side). */
+			uint32_t *mask = queue_id % 2 == 0 ? &r->vm_rxq_mask : &r->vm_txq_mask;
+
+			if (enabled)
+				__atomic_fetch_or(mask, 1u << pair, __ATOMIC_RELEASE);
+			else
+				__atomic_fetch_and(mask, ~(1u << pair), __ATOMIC_RELEASE);
+			rc = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&table_lock);
+	return rc;
 }
 
 int relay_detach_vid(int vid)
@@ -79,7 +94,8 @@ int relay_detach_vid(int vid)
 
 		if (r != NULL && __atomic_load_n(&r->vid, __ATOMIC_RELAXED) == vid) {
 			__atomic_store_n(&r->vid, -1, __ATOMIC_RELEASE);
-			__atomic_store_n(&r->vm_rxq_enabled, 0, __ATOMIC_RELEASE);
+			__atomic_store_n(&r->vm_rxq_mask, 0, __ATOMIC_RELEASE);
+			__atomic_store_n(&r->vm_txq_mask, 0, __ATOMIC_RELEASE);
 			rc = 0;
 		}
 	}
@@ -122,6 +138,9 @@ static int on_lsc(uint16_t port, enum rte_eth_event_type type, void *arg, void *
 
 static void relay_free(struct relay *r)
 {
+	/* No worker polls r any more: what it held back is ours to free. */
+	for (int d = 0; d < DIR_COUNT; d++)
+		rte_pktmbuf_free_bulk(r->fast[d].pending, r->fast[d].n_pending);
 	if (r->vhost_registered)
 		vhost_close(r->vhost_path);
 	if (r->vf_probed) {

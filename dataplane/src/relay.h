@@ -10,6 +10,9 @@
 #include <rte_dev.h>
 
 #define MAX_RELAYS 64
+/* Queue pairs a relay serves on the VM side (the guide's maximum). */
+#define MAX_QUEUE_PAIRS 32
+#define BURST 32
 #define VF_ARGS_MAX 1024
 #define BOND_MEMBERS_MAX 8
 #define BOND_NAME_MAX 64
@@ -38,15 +41,35 @@ struct dir_stats {
 	uint64_t busy_cycles;      /* TSC cycles spent moving packets */
 } __rte_cache_aligned;
 
+/*
+ * State of one direction that only the worker polling it touches (it moves
+ * with the direction, under RCU, when the direction changes worker).
+ */
+struct dir_fast {
+	/* A burst the far side took only part of: sent before anything new is read. */
+	struct rte_mbuf *pending[BURST];
+	uint8_t pending_q[BURST];  /* VF->VM: each packet's guest queue pair */
+	uint16_t n_pending;
+	uint16_t stalled;          /* the far side took nothing for a whole hold: drop at once */
+	uint64_t since;            /* TSC of the far side's last progress while holding */
+	/* The enabled guest queue pairs, as a list, for the mask it was built from. */
+	uint32_t q_mask;
+	uint16_t n_q;
+	uint16_t next_q;           /* VM->VF: queue to drain first (round robin) */
+	uint8_t q[MAX_QUEUE_PAIRS];
+} __rte_cache_aligned;
+
 /* A VF <-> vhost-user pairing. */
 struct relay {
 	/* Read by the fast path. */
 	uint16_t vf_port;
 	int vid;                  /* vhost device id, -1 while no VM; atomic */
 	int vf_up;                /* VF link is up; atomic, from LSC events and polling */
-	int vm_rxq_enabled;       /* the guest enabled its receive queue; atomic */
+	uint32_t vm_rxq_mask;     /* guest receive queues enabled (bit = queue pair); atomic */
+	uint32_t vm_txq_mask;     /* guest transmit queues enabled; atomic */
 	struct rte_mempool *pool; /* mbufs for packets dequeued from the VM */
 	struct dir_stats dir[DIR_COUNT];
+	struct dir_fast fast[DIR_COUNT];
 
 	/* Control side only. */
 	unsigned int id;
@@ -94,6 +117,7 @@ void relay_poll_links(void);
 /* Used by the vhost callbacks (vhost thread). */
 int relay_attach_vid(const char *path, int vid);
 int relay_detach_vid(int vid);
-int relay_set_vm_rxq(const char *path, int enabled);
+/* The guest enabled or disabled virtqueue queue_id (even: its receive side). */
+int relay_set_vring(const char *path, uint16_t queue_id, int enabled);
 
 #endif

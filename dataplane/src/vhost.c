@@ -31,7 +31,8 @@ static int new_device(int vid)
 		LOG(WARNING, "vhost device %d on %s belongs to no relay", vid, path);
 		return -1;
 	}
-	LOG(INFO, "VM connected on %s (vhost device %d)", path, vid);
+	LOG(INFO, "VM connected on %s (vhost device %d, %u queue pair(s))", path, vid,
+	    rte_vhost_get_vring_num(vid) / 2);
 	return 0;
 }
 
@@ -46,15 +47,20 @@ static void destroy_device(int vid)
 	LOG(INFO, "VM disconnected from %s (vhost device %d)", path, vid);
 }
 
-/* Queue 0 is the guest's first receive queue: until it is enabled, VF->VM
- * packets have nowhere to go and count as not connected. */
+/*
+ * The guest enables and disables its queues (multiqueue: ethtool -L) at
+ * run time; the workers follow the masks. Until a receive queue is enabled,
+ * VF->VM packets have nowhere to go and count as not connected.
+ */
 static int vring_state_changed(int vid, uint16_t queue_id, int enable)
 {
 	char path[PATH_MAX];
 
-	if (queue_id != 0 || rte_vhost_get_ifname(vid, path, sizeof(path)) != 0)
+	if (rte_vhost_get_ifname(vid, path, sizeof(path)) != 0)
 		return 0;
-	relay_set_vm_rxq(path, enable);
+	if (relay_set_vring(path, queue_id, enable) == -ERANGE && enable)
+		LOG(WARNING, "%s: the guest enabled queue pair %u; vio4wd serves queue pairs 0-%u only",
+		    path, queue_id / 2, MAX_QUEUE_PAIRS - 1);
 	return 0;
 }
 
@@ -140,6 +146,16 @@ int vhost_open(const char *path, bool client, char *err, size_t errlen)
 			 client ? "connect to" : "listen on", path);
 		rte_vhost_driver_unregister(path);
 		return -EIO;
+	}
+	/* The socket we created is for QEMU's user (VIRTIOFWD_SOCKET_OWNER/GROUP). */
+	if (!client && (dp_opts.socket_uid >= 0 || dp_opts.socket_gid >= 0) &&
+	    (chown(path, (uid_t)dp_opts.socket_uid, (gid_t)dp_opts.socket_gid) != 0 ||
+	     chmod(path, 0660) != 0)) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot give vhost-user socket %s owner %d, group %d: %s",
+			 path, dp_opts.socket_uid, dp_opts.socket_gid, strerror(-rc));
+		vhost_close(path);
+		return rc;
 	}
 	return 0;
 }

@@ -12,6 +12,8 @@
 
 #include <rte_branch_prediction.h>
 #include <rte_cycles.h>
+#include <rte_ether.h>
+#include <rte_ip.h>
 #include <rte_ethdev.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
@@ -23,12 +25,18 @@
 #include "log.h"
 #include "worker.h"
 
-#define BURST 32
-/* Virtqueue indexes of the first queue pair, seen from the host. */
-#define VIRTIO_RXQ 0 /* host -> guest */
-#define VIRTIO_TXQ 1 /* guest -> host */
+/* Virtqueue indexes of queue pair q, seen from the host. */
+#define VIRTIO_RXQ(q) (2u * (q))      /* host -> guest */
+#define VIRTIO_TXQ(q) (2u * (q) + 1u) /* guest -> host */
 /* Empty loop iterations before an idle worker may sleep. */
 #define IDLE_LOOPS_BEFORE_SLEEP 1024
+/*
+ * How long a burst the far side took only part of is held back (the source
+ * is not read meanwhile, so its own ring absorbs the backlog) before the far
+ * side counts as stalled and packets it cannot take are dropped at once. A
+ * guest vCPU or a VF that pauses for less loses nothing.
+ */
+#define HOLD_US 10000
 
 struct worker {
 	unsigned int lcore;
@@ -43,6 +51,7 @@ static struct worker workers[RTE_MAX_LCORE];
 static unsigned int n_workers;
 static struct rte_rcu_qsbr *qs;
 static unsigned int idle_sleep;
+static uint64_t hold_cycles;
 
 static inline void stat_add(uint64_t *c, uint64_t v)
 {
@@ -58,6 +67,183 @@ static inline uint64_t sum_len(struct rte_mbuf **pkts, uint16_t from, uint16_t t
 	return bytes;
 }
 
+/* Rebuild the list of enabled guest queue pairs when the guest changed them. */
+static inline void queues_follow(struct dir_fast *f, uint32_t mask)
+{
+	if (likely(mask == f->q_mask))
+		return;
+	f->q_mask = mask;
+	f->n_q = 0;
+	for (unsigned int q = 0; q < MAX_QUEUE_PAIRS; q++)
+		if (mask & (1u << q))
+			f->q[f->n_q++] = (uint8_t)q;
+	f->next_q = 0;
+}
+
+static inline uint32_t mix32(uint32_t h)
+{
+	h ^= h >> 16;
+	h *= 0x7feb352d;
+	h ^= h >> 15;
+	h *= 0x846ca68b;
+	h ^= h >> 16;
+	return h;
+}
+
+/*
+ * A flow's hash: the VF's RSS hash where it gives one, else addresses,
+ * protocol and ports (or the MAC addresses of a non-IP frame). Every
+ * packet of a flow gets the same value, so a flow stays on one queue.
+ */
+static inline uint32_t flow_hash(const struct rte_mbuf *m)
+{
+	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
+	uint32_t len = rte_pktmbuf_data_len(m), off = RTE_ETHER_HDR_LEN, h = 0;
+	uint16_t type;
+	uint8_t proto = 0;
+
+	if (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH)
+		return m->hash.rss;
+	if (unlikely(len < RTE_ETHER_HDR_LEN))
+		return 0;
+	type = ((const struct rte_ether_hdr *)p)->ether_type;
+	while ((type == rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN) ||
+		type == rte_cpu_to_be_16(RTE_ETHER_TYPE_QINQ)) && len >= off + 4) {
+		type = *(const uint16_t *)(p + off + 2);
+		off += 4;
+	}
+	if (type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) && len >= off + sizeof(struct rte_ipv4_hdr)) {
+		const struct rte_ipv4_hdr *ip = (const void *)(p + off);
+
+		proto = ip->next_proto_id;
+		h = ip->src_addr ^ mix32(ip->dst_addr) ^ proto;
+		/* Ports only in the first fragment would split a flow: skip fragments. */
+		if (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK))
+			return mix32(h);
+		off += rte_ipv4_hdr_len(ip);
+	} else if (type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6) &&
+		   len >= off + sizeof(struct rte_ipv6_hdr)) {
+		const struct rte_ipv6_hdr *ip = (const void *)(p + off);
+		uint32_t a[8];
+
+		memcpy(a, ip->src_addr, sizeof(a));
+		proto = ip->proto;
+		for (int i = 0; i < 8; i++)
+			h = mix32(h ^ a[i]);
+		h ^= proto;
+		off += sizeof(*ip);
+	} else {
+		uint32_t mac[3];
+
+		memcpy(mac, p, sizeof(mac));
+		return mix32(mac[0] ^ mix32(mac[1] ^ mix32(mac[2])));
+	}
+	if ((proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP) && len >= off + 4) {
+		uint32_t ports;
+
+		memcpy(&ports, p + off, sizeof(ports));
+		h ^= mix32(ports);
+	}
+	return mix32(h);
+}
+
+/*
+ * Enqueue pkts[0..n) to the guest, packet i on queue pair q[i], and free
+ * what it took (vhost copies into guest memory). What a queue refused is
+ * moved to the front of pkts/q, in order. Returns the number taken; their
+ * bytes in *bytes.
+ */
+static inline uint16_t enqueue_to_vm(int vid, struct rte_mbuf **pkts, uint8_t *q, uint16_t n,
+				     uint64_t *bytes)
+{
+	struct rte_mbuf *group[BURST], *keep[BURST];
+	uint8_t keep_q[BURST];
+	uint16_t sent = 0, n_keep = 0;
+	uint64_t present = 0;
+
+	*bytes = 0;
+	for (uint16_t i = 0; i < n; i++)
+		present |= 1ull << q[i];
+	while (present != 0) {
+		uint8_t qq = (uint8_t)__builtin_ctzll(present);
+		uint16_t k = 0, done;
+
+		present &= present - 1;
+		for (uint16_t i = 0; i < n; i++)
+			if (q[i] == qq)
+				group[k++] = pkts[i];
+		done = rte_vhost_enqueue_burst(vid, VIRTIO_RXQ(qq), group, k);
+		*bytes += sum_len(group, 0, done);
+		rte_pktmbuf_free_bulk(group, done);
+		sent += done;
+		for (uint16_t i = done; i < k; i++) {
+			keep_q[n_keep] = qq;
+			keep[n_keep++] = group[i];
+		}
+	}
+	memcpy(pkts, keep, n_keep * sizeof(keep[0]));
+	memcpy(q, keep_q, n_keep);
+	return sent;
+}
+
+static inline void count_drops(struct dir_stats *s, struct rte_mbuf **pkts, uint16_t n, int not_connected)
+{
+	uint64_t bytes = sum_len(pkts, 0, n);
+
+	if (not_connected) {
+		stat_add(&s->drop_nc_pkts, n);
+		stat_add(&s->drop_nc_bytes, bytes);
+	} else {
+		stat_add(&s->drop_full_pkts, n);
+		stat_add(&s->drop_full_bytes, bytes);
+	}
+	rte_pktmbuf_free_bulk(pkts, n);
+}
+
+/*
+ * Packets the far side refused after a fresh burst: hold them (at most one
+ * burst) unless the far side has already stalled, in which case drop them.
+ */
+static inline void hold_or_drop(struct dir_fast *f, struct dir_stats *s, struct rte_mbuf **pkts,
+				const uint8_t *q, uint16_t n)
+{
+	if (f->stalled) {
+		count_drops(s, pkts, n, 0);
+		return;
+	}
+	memcpy(f->pending, pkts, n * sizeof(pkts[0]));
+	if (q != NULL)
+		memcpy(f->pending_q, q, n);
+	f->n_pending = n;
+	f->since = rte_rdtsc();
+}
+
+/*
+ * After a retry of the held burst that left `left` packets: keep holding
+ * while the far side makes progress or the hold has not run out. Returns
+ * true when the way is clear for new packets.
+ */
+static inline int hold_settle(struct dir_fast *f, struct dir_stats *s, uint16_t taken)
+{
+	uint64_t now;
+
+	if (f->n_pending == 0) {
+		f->stalled = 0;
+		return 1;
+	}
+	now = rte_rdtsc();
+	if (taken != 0) {
+		f->since = now;
+		return 0;
+	}
+	if (now - f->since < hold_cycles)
+		return 0;
+	count_drops(s, f->pending, f->n_pending, 0);
+	f->n_pending = 0;
+	f->stalled = 1;
+	return 1;
+}
+
 /*
  * With no VM attached, a VF is only drained (and its drops counted) every
  * IDLE_VF_POLL_EVERY loops, so that idle relays cost the busy ones nothing.
@@ -67,74 +253,118 @@ static inline uint64_t sum_len(struct rte_mbuf **pkts, uint16_t from, uint16_t t
 static inline uint16_t fwd_vf_to_vm(struct relay *r, uint64_t loop)
 {
 	struct dir_stats *s = &r->dir[DIR_VF_TO_VM];
+	struct dir_fast *f = &r->fast[DIR_VF_TO_VM];
 	struct rte_mbuf *pkts[BURST];
-	uint64_t sent_bytes, lost_bytes;
+	uint8_t q[BURST];
+	uint64_t bytes, sent_bytes;
 	uint16_t n, sent;
 	int vid;
 
 	vid = __atomic_load_n(&r->vid, __ATOMIC_ACQUIRE);
+	if (unlikely(f->n_pending != 0)) {
+		if (vid < 0) {
+			count_drops(s, f->pending, f->n_pending, 1);
+			f->n_pending = 0;
+		} else {
+			sent = enqueue_to_vm(vid, f->pending, f->pending_q, f->n_pending, &sent_bytes);
+			f->n_pending -= sent;
+			stat_add(&s->tx_pkts, sent);
+			stat_add(&s->tx_bytes, sent_bytes);
+			if (!hold_settle(f, s, sent))
+				return sent;
+		}
+	}
 	if (vid < 0 && loop % IDLE_VF_POLL_EVERY != 0)
 		return 0;
 	n = rte_eth_rx_burst(r->vf_port, 0, pkts, BURST);
 	if (n == 0)
 		return 0;
-	sent = vid < 0 ? 0 : rte_vhost_enqueue_burst(vid, VIRTIO_RXQ, pkts, n);
-	sent_bytes = sum_len(pkts, 0, sent);
-	lost_bytes = sum_len(pkts, sent, n);
+	bytes = sum_len(pkts, 0, n);
 	stat_add(&s->rx_pkts, n);
-	stat_add(&s->rx_bytes, sent_bytes + lost_bytes);
+	stat_add(&s->rx_bytes, bytes);
+	queues_follow(f, vid < 0 ? 0 : __atomic_load_n(&r->vm_rxq_mask, __ATOMIC_ACQUIRE));
+	if (unlikely(f->n_q == 0)) {
+		/* No VM, or it has not enabled a receive queue yet. */
+		count_drops(s, pkts, n, 1);
+		return n;
+	}
+	if (likely(f->n_q == 1)) {
+		sent = rte_vhost_enqueue_burst(vid, VIRTIO_RXQ(f->q[0]), pkts, n);
+		sent_bytes = sent == n ? bytes : sum_len(pkts, 0, sent);
+		rte_pktmbuf_free_bulk(pkts, sent);
+		if (unlikely(sent < n)) {
+			memmove(pkts, pkts + sent, (n - sent) * sizeof(pkts[0]));
+			memset(q, f->q[0], n - sent);
+		}
+	} else {
+		for (uint16_t i = 0; i < n; i++)
+			q[i] = f->q[((uint64_t)flow_hash(pkts[i]) * f->n_q) >> 32];
+		sent = enqueue_to_vm(vid, pkts, q, n, &sent_bytes);
+	}
 	stat_add(&s->tx_pkts, sent);
 	stat_add(&s->tx_bytes, sent_bytes);
-	if (unlikely(sent < n)) {
-		if (vid < 0 || !__atomic_load_n(&r->vm_rxq_enabled, __ATOMIC_RELAXED)) {
-			stat_add(&s->drop_nc_pkts, n - sent);
-			stat_add(&s->drop_nc_bytes, lost_bytes);
-		} else {
-			stat_add(&s->drop_full_pkts, n - sent);
-			stat_add(&s->drop_full_bytes, lost_bytes);
-		}
-	}
-	/* vhost enqueue copies into guest memory: every mbuf is ours to free. */
-	rte_pktmbuf_free_bulk(pkts, n);
+	if (unlikely(sent < n))
+		hold_or_drop(f, s, pkts, q, n - sent);
+	else
+		f->stalled = 0;
 	return n;
 }
 
 static inline uint16_t fwd_vm_to_vf(struct relay *r)
 {
 	struct dir_stats *s = &r->dir[DIR_VM_TO_VF];
+	struct dir_fast *f = &r->fast[DIR_VM_TO_VF];
 	struct rte_mbuf *pkts[BURST];
-	uint64_t bytes;
-	uint16_t n, sent;
+	uint16_t n, sent, moved = 0;
 	int vid;
 
+	if (unlikely(f->n_pending != 0)) {
+		if (!__atomic_load_n(&r->vf_up, __ATOMIC_RELAXED)) {
+			count_drops(s, f->pending, f->n_pending, 1);
+			f->n_pending = 0;
+		} else {
+			sent = rte_eth_tx_burst(r->vf_port, 0, f->pending, f->n_pending);
+			stat_add(&s->tx_pkts, sent);
+			stat_add(&s->tx_bytes, sum_len(f->pending, 0, sent));
+			f->n_pending -= sent;
+			memmove(f->pending, f->pending + sent, f->n_pending * sizeof(f->pending[0]));
+			if (!hold_settle(f, s, sent))
+				return sent;
+		}
+	}
 	vid = __atomic_load_n(&r->vid, __ATOMIC_ACQUIRE);
 	if (vid < 0)
 		return 0;
-	n = rte_vhost_dequeue_burst(vid, VIRTIO_TXQ, r->pool, pkts, BURST);
-	if (n == 0)
-		return 0;
-	sent = rte_eth_tx_burst(r->vf_port, 0, pkts, n);
-	bytes = sum_len(pkts, 0, n);
-	stat_add(&s->rx_pkts, n);
-	stat_add(&s->rx_bytes, bytes);
-	if (unlikely(sent < n)) {
-		uint64_t lost = sum_len(pkts, sent, n);
+	queues_follow(f, __atomic_load_n(&r->vm_txq_mask, __ATOMIC_ACQUIRE));
+	/* Every enabled queue, one burst each, starting where the last poll stopped. */
+	for (uint16_t k = 0; k < f->n_q; k++) {
+		uint16_t qq = f->q[(f->next_q + k) % f->n_q];
+		uint64_t bytes;
 
+		n = rte_vhost_dequeue_burst(vid, VIRTIO_TXQ(qq), r->pool, pkts, BURST);
+		if (n == 0)
+			continue;
+		moved += n;
+		bytes = sum_len(pkts, 0, n);
+		stat_add(&s->rx_pkts, n);
+		stat_add(&s->rx_bytes, bytes);
+		sent = rte_eth_tx_burst(r->vf_port, 0, pkts, n);
 		stat_add(&s->tx_pkts, sent);
-		stat_add(&s->tx_bytes, bytes - lost);
-		if (__atomic_load_n(&r->vf_up, __ATOMIC_RELAXED)) {
-			stat_add(&s->drop_full_pkts, n - sent);
-			stat_add(&s->drop_full_bytes, lost);
-		} else {
-			stat_add(&s->drop_nc_pkts, n - sent);
-			stat_add(&s->drop_nc_bytes, lost);
+		stat_add(&s->tx_bytes, sent == n ? bytes : sum_len(pkts, 0, sent));
+		if (unlikely(sent < n)) {
+			if (!__atomic_load_n(&r->vf_up, __ATOMIC_RELAXED))
+				count_drops(s, pkts + sent, n - sent, 1);
+			else
+				hold_or_drop(f, s, pkts + sent, NULL, n - sent);
+			/* The VF is full: the other queues wait for the next poll. */
+			f->next_q = (uint16_t)((f->next_q + k + 1) % f->n_q);
+			return moved;
 		}
-		rte_pktmbuf_free_bulk(&pkts[sent], n - sent);
-	} else {
-		stat_add(&s->tx_pkts, n);
-		stat_add(&s->tx_bytes, bytes);
+		f->stalled = 0;
 	}
-	return n;
+	if (f->n_q > 1)
+		f->next_q = (uint16_t)((f->next_q + 1) % f->n_q);
+	return moved;
 }
 
 static int worker_main(void *arg)
@@ -194,6 +424,7 @@ int workers_init(unsigned int idle_sleep_us)
 	size_t sz;
 
 	idle_sleep = idle_sleep_us;
+	hold_cycles = rte_get_tsc_hz() / 1000000 * HOLD_US;
 	n_workers = 0;
 	RTE_LCORE_FOREACH_WORKER(lcore) {
 		struct worker *w = &workers[n_workers];

@@ -9,9 +9,15 @@
  *
  *   vio4wd-pktgen [EAL options] -- --vm NAME --vf NAME --dir vm2vf|vf2vm|bidir
  *                 [--size 64] [--warmup-ms 1000] [--duration-ms 2000] [--flows 1] [--hold]
+ *                 [--queues 1]  (queue pairs on the VM port; flow f is sent on queue
+ *                               f % queues, and received on any)
  *                 [--count N [--pps R]]  (send exactly N per side, at most R per
- *                               second, drain duration-ms, report
- *                               totals and packets received out of order)
+ *                               second, drain duration-ms, report totals,
+ *                               packets received out of order within their flow,
+ *                               flows seen on more than one VM queue, and the
+ *                               packets each VM queue received)
+ *
+ * Flow f is UDP source port 1024 + f; each flow numbers its packets.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -33,20 +39,28 @@
 #define BURST 32
 #define NB_MBUF 16383
 #define DESC 1024
+#define MAX_FLOWS 1024
+#define MAX_QUEUES 32
 
 struct side {
 	uint16_t port;
+	uint16_t nq;         /* queue pairs */
 	int tx;              /* this side sends */
 	uint64_t tx_pkts;
 	uint64_t rx_pkts;
-	uint64_t seq;        /* next sequence number to send */
+	uint64_t seq;        /* packets sent so far (all flows) */
 	uint64_t limit;      /* --count: packets to send in all (0: no limit) */
-	uint64_t last_rx;    /* highest sequence number received */
-	uint64_t reordered;  /* packets received after a later one */
+	uint64_t reordered;  /* packets received after a later one of their flow */
+	uint64_t split;      /* flows received on more than one queue */
+	uint64_t rxq_pkts[MAX_QUEUES];
+	uint64_t next_seq[MAX_FLOWS]; /* per flow: next sequence number to send */
+	uint64_t last_rx[MAX_FLOWS];  /* per flow: highest sequence number received */
+	int16_t rxq_of[MAX_FLOWS];    /* per flow: queue it was first received on, -1: none */
 };
 
-/* Sequence number at the start of the UDP payload. */
+/* Sequence number in its flow, then the flow, at the start of the UDP payload. */
 #define SEQ_OFF (sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_udp_hdr))
+#define FLOW_OFF (SEQ_OFF + sizeof(uint64_t))
 
 static volatile int quit;
 
@@ -65,25 +79,29 @@ static int port_by_name(const char *name, uint16_t *port)
 	return 0;
 }
 
-static int port_setup(uint16_t port, struct rte_mempool *pool)
+static int port_setup(uint16_t port, uint16_t nq, struct rte_mempool *pool)
 {
 	struct rte_eth_conf conf;
 	uint16_t rxd = DESC, txd = DESC;
+	int rc = 0;
 
 	memset(&conf, 0, sizeof(conf));
-	if (rte_eth_dev_configure(port, 1, 1, &conf) != 0 ||
-	    rte_eth_dev_adjust_nb_rx_tx_desc(port, &rxd, &txd) != 0 ||
-	    rte_eth_rx_queue_setup(port, 0, rxd, rte_eth_dev_socket_id(port), NULL, pool) != 0 ||
-	    rte_eth_tx_queue_setup(port, 0, txd, rte_eth_dev_socket_id(port), NULL) != 0 ||
-	    rte_eth_dev_start(port) != 0) {
-		fprintf(stderr, "pktgen: cannot set up port %u\n", port);
+	if (rte_eth_dev_configure(port, nq, nq, &conf) != 0 ||
+	    rte_eth_dev_adjust_nb_rx_tx_desc(port, &rxd, &txd) != 0)
+		rc = -1;
+	for (uint16_t q = 0; rc == 0 && q < nq; q++)
+		if (rte_eth_rx_queue_setup(port, q, rxd, rte_eth_dev_socket_id(port), NULL, pool) != 0 ||
+		    rte_eth_tx_queue_setup(port, q, txd, rte_eth_dev_socket_id(port), NULL) != 0)
+			rc = -1;
+	if (rc != 0 || rte_eth_dev_start(port) != 0) {
+		fprintf(stderr, "pktgen: cannot set up port %u with %u queue(s)\n", port, nq);
 		return -1;
 	}
 	return 0;
 }
 
 /* An Ethernet/IPv4/UDP frame of `size` bytes (FCS excluded: size - 4). */
-static void fill(struct rte_mbuf *m, uint16_t size, uint64_t seq, unsigned int flows)
+static void fill(struct rte_mbuf *m, uint16_t size, uint32_t flow, uint64_t seq)
 {
 	uint16_t len = size - RTE_ETHER_CRC_LEN;
 	struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, struct rte_ether_hdr *);
@@ -101,49 +119,91 @@ static void fill(struct rte_mbuf *m, uint16_t size, uint64_t seq, unsigned int f
 	ip->src_addr = rte_cpu_to_be_32(0xc6120001); /* 198.18.0.1, benchmark range */
 	ip->dst_addr = rte_cpu_to_be_32(0xc6120002);
 	ip->hdr_checksum = rte_ipv4_cksum(ip);
-	udp->src_port = rte_cpu_to_be_16((uint16_t)(1024 + seq % flows));
+	udp->src_port = rte_cpu_to_be_16((uint16_t)(1024 + flow));
 	udp->dst_port = rte_cpu_to_be_16(9);
 	udp->dgram_len = rte_cpu_to_be_16(len - sizeof(*eth) - sizeof(*ip));
 	udp->dgram_cksum = 0;
 	memcpy((char *)eth + SEQ_OFF, &seq, sizeof(seq));
+	memcpy((char *)eth + FLOW_OFF, &flow, sizeof(flow));
 	m->data_len = len;
 	m->pkt_len = len;
 }
 
-static void poll_once(struct side *s, struct rte_mempool *pool, uint16_t size, unsigned int flows)
+/* Send one burst of flows seq % flows, each on its queue (flow % nq). */
+static void send_burst(struct side *s, struct rte_mempool *pool, uint16_t size, unsigned int flows)
 {
-	struct rte_mbuf *pkts[BURST];
-	uint16_t n;
-
+	struct rte_mbuf *pkts[BURST], *q_pkts[BURST];
+	uint32_t flow_of[BURST];
 	uint16_t want = BURST;
 
 	if (s->limit != 0 && s->limit - s->seq < want)
 		want = (uint16_t)(s->limit - s->seq);
-	if (s->tx && want > 0 && rte_pktmbuf_alloc_bulk(pool, pkts, want) == 0) {
-		for (int i = 0; i < want; i++)
-			fill(pkts[i], size, s->seq++, flows);
-		n = rte_eth_tx_burst(s->port, 0, pkts, want);
+	if (want == 0 || rte_pktmbuf_alloc_bulk(pool, pkts, want) != 0)
+		return;
+	for (uint16_t i = 0; i < want; i++)
+		flow_of[i] = (uint32_t)((s->seq + i) % flows);
+	for (uint16_t q = 0; q < s->nq; q++) {
+		uint32_t q_flow[BURST];
+		uint16_t k = 0, n;
+
+		for (uint16_t i = 0; i < want; i++) {
+			if (flow_of[i] % s->nq != q)
+				continue;
+			q_flow[k] = flow_of[i];
+			fill(pkts[i], size, flow_of[i], s->next_seq[flow_of[i]]++);
+			q_pkts[k++] = pkts[i];
+		}
+		if (k == 0)
+			continue;
+		n = rte_eth_tx_burst(s->port, q, q_pkts, k);
 		s->tx_pkts += n;
-		if (n < want) {
-			/* Not sent: those sequence numbers go out in the next burst. */
-			rte_pktmbuf_free_bulk(&pkts[n], want - n);
-			s->seq -= want - n;
+		s->seq += n;
+		/* Not sent: each flow's last numbers go out again in a later burst. */
+		for (uint16_t i = n; i < k; i++)
+			s->next_seq[q_flow[i]]--;
+		rte_pktmbuf_free_bulk(&q_pkts[n], k - n);
+	}
+}
+
+static void receive(struct side *s, unsigned int flows)
+{
+	struct rte_mbuf *pkts[BURST];
+
+	for (uint16_t q = 0; q < s->nq; q++) {
+		uint16_t n = rte_eth_rx_burst(s->port, q, pkts, BURST);
+
+		for (uint16_t i = 0; i < n; i++) {
+			uint64_t seq;
+			uint32_t flow;
+
+			memcpy(&seq, rte_pktmbuf_mtod_offset(pkts[i], char *, SEQ_OFF), sizeof(seq));
+			memcpy(&flow, rte_pktmbuf_mtod_offset(pkts[i], char *, FLOW_OFF), sizeof(flow));
+			if (flow >= flows)
+				continue;
+			if (s->rxq_of[flow] < 0)
+				s->rxq_of[flow] = (int16_t)q;
+			else if (s->rxq_of[flow] != q && s->rxq_of[flow] < MAX_QUEUES) {
+				s->split++;
+				s->rxq_of[flow] = MAX_QUEUES; /* count each flow once */
+			}
+			if (seq < s->last_rx[flow])
+				s->reordered++;
+			else
+				s->last_rx[flow] = seq;
+		}
+		if (n) {
+			s->rx_pkts += n;
+			s->rxq_pkts[q] += n;
+			rte_pktmbuf_free_bulk(pkts, n);
 		}
 	}
-	n = rte_eth_rx_burst(s->port, 0, pkts, BURST);
-	for (uint16_t i = 0; i < n; i++) {
-		uint64_t seq;
+}
 
-		memcpy(&seq, rte_pktmbuf_mtod_offset(pkts[i], char *, SEQ_OFF), sizeof(seq));
-		if (s->rx_pkts + i > 0 && seq < s->last_rx)
-			s->reordered++;
-		else
-			s->last_rx = seq;
-	}
-	if (n) {
-		s->rx_pkts += n;
-		rte_pktmbuf_free_bulk(pkts, n);
-	}
+static void poll_once(struct side *s, struct rte_mempool *pool, uint16_t size, unsigned int flows)
+{
+	if (s->tx)
+		send_burst(s, pool, size, flows);
+	receive(s, flows);
 }
 
 int main(int argc, char **argv)
@@ -159,13 +219,14 @@ int main(int argc, char **argv)
 		{ "hold", no_argument, NULL, 'H' },
 		{ "count", required_argument, NULL, 'c' },
 		{ "pps", required_argument, NULL, 'p' },
+		{ "queues", required_argument, NULL, 'q' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *vm_name = NULL, *vf_name = NULL, *dir = "bidir";
 	unsigned long size = 64, warmup = 1000, duration = 2000, flows = 1;
 	int hold = 0;
-	unsigned long count = 0, pps = 0;
-	struct side vm = { 0 }, vf = { 0 };
+	unsigned long count = 0, pps = 0, queues = 1;
+	static struct side vm, vf;
 	struct rte_mempool *pool;
 	uint64_t hz, t_end, vm_rx0, vf_rx0, vm_tx0, vf_tx0;
 	double secs;
@@ -189,21 +250,28 @@ int main(int argc, char **argv)
 		case 'H': hold = 1; break;
 		case 'c': count = strtoul(optarg, NULL, 10); break;
 		case 'p': pps = strtoul(optarg, NULL, 10); break;
+		case 'q': queues = strtoul(optarg, NULL, 10); break;
 		default: return 2;
 		}
 	}
 	if (vm_name == NULL || vf_name == NULL || size < 64 || size > 1518 || flows == 0 ||
+	    flows > MAX_FLOWS || queues == 0 || queues > MAX_QUEUES ||
 	    duration == 0 || (strcmp(dir, "vm2vf") && strcmp(dir, "vf2vm") && strcmp(dir, "bidir"))) {
 		fprintf(stderr, "usage: vio4wd-pktgen [EAL] -- --vm NAME --vf NAME --dir vm2vf|vf2vm|bidir "
-			"[--size 64-1518] [--warmup-ms N] [--duration-ms N] [--flows N]\n");
+			"[--size 64-1518] [--warmup-ms N] [--duration-ms N] [--flows 1-1024] [--queues 1-32] [--hold] "
+			"[--count N [--pps R]]\n");
 		return 2;
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	pool = rte_pktmbuf_pool_create("pktgen", NB_MBUF, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
 	if (pool == NULL || port_by_name(vm_name, &vm.port) || port_by_name(vf_name, &vf.port) ||
-	    port_setup(vm.port, pool) || port_setup(vf.port, pool))
+	    port_setup(vm.port, (uint16_t)queues, pool) || port_setup(vf.port, 1, pool))
 		return 1;
+	vm.nq = (uint16_t)queues;
+	vf.nq = 1;
+	for (unsigned int f = 0; f < MAX_FLOWS; f++)
+		vm.rxq_of[f] = vf.rxq_of[f] = -1;
 	/* Both links up (memif connected, vhost negotiated) before any traffic. */
 	for (int i = 0; i < 1000; i++) {
 		struct rte_eth_link a, b;
@@ -243,8 +311,12 @@ int main(int argc, char **argv)
 		}
 		printf("{\"dir\":\"%s\",\"count\":%lu,\"vm_tx\":%" PRIu64 ",\"vf_rx\":%" PRIu64
 		       ",\"vf_tx\":%" PRIu64 ",\"vm_rx\":%" PRIu64 ",\"vf_reordered\":%" PRIu64
-		       ",\"vm_reordered\":%" PRIu64 "}\n", dir, count, vm.tx_pkts, vf.rx_pkts,
-		       vf.tx_pkts, vm.rx_pkts, vf.reordered, vm.reordered);
+		       ",\"vm_reordered\":%" PRIu64 ",\"vm_split_flows\":%" PRIu64 ",\"vm_rxq\":[",
+		       dir, count, vm.tx_pkts, vf.rx_pkts, vf.tx_pkts, vm.rx_pkts, vf.reordered,
+		       vm.reordered, vm.split);
+		for (unsigned long q = 0; q < queues; q++)
+			printf("%s%" PRIu64, q ? "," : "", vm.rxq_pkts[q]);
+		printf("]}\n");
 		fflush(stdout);
 		rte_eal_cleanup();
 		return 0;

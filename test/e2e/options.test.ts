@@ -1,5 +1,7 @@
 // VIRTIOFWD_MRGBUF, VIRTIOFWD_TSO and VIRTIOFWD_JUMBO reach the dataplane
-// and shape what the VM negotiates and how the VF is set up.
+// and shape what the VM negotiates and how the VF is set up;
+// VIRTIOFWD_SOCKET_OWNER/GROUP give the vhost-user sockets to QEMU's user.
+import fs from 'node:fs';
 import { afterEach, describe, expect, jest, test } from '@jest/globals';
 import { Topology } from '../lib/topology.js';
 
@@ -55,5 +57,24 @@ describe('relay options', () => {
     const r = await topo.fwd.portctl('add_sock', `--vhost-path=${topo.vhost}`, '--pci-addr=0000:ff:00.1');
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toMatch(/TSO is on \(VIRTIOFWD_TSO\) but this VF cannot do TSO and checksum offload/);
+  });
+
+  test('VIRTIOFWD_SOCKET_OWNER/GROUP own the vhost-user sockets the relay creates, mode 0660', async () => {
+    topo = new Topology('own', { vhostClient: false, extra: ['VIRTIOFWD_SOCKET_OWNER=nobody', 'VIRTIOFWD_SOCKET_GROUP=nogroup'], aliases: ['0000:ff:00.2=net_null0'] });
+    await topo.fwd.start();
+    expect((await topo.fwd.portctl('add', '--virtio-id=9', '--pci-addr=0000:ff:00.2')).exitCode).toBe(0);
+    const st = fs.statSync((await topo.dataplaneRelay(9)).vhost_path);
+    expect(st.isSocket()).toBe(true);
+    // Debian's nobody and nogroup are 65534.
+    expect([st.uid, st.gid, st.mode & 0o777]).toEqual([65534, 65534, 0o660]);
+  });
+
+  test('a socket owner that does not exist is a warning; the sockets keep their owner', async () => {
+    topo = new Topology('noown', { vhostClient: false, extra: ['VIRTIOFWD_SOCKET_OWNER=no-such-user', 'VIRTIOFWD_SOCKET_GROUP=nogroup'], aliases: ['0000:ff:00.2=net_null0'] });
+    await topo.fwd.start();
+    expect((await topo.fwd.portctl('add', '--virtio-id=9', '--pci-addr=0000:ff:00.2')).exitCode).toBe(0);
+    const st = fs.statSync((await topo.dataplaneRelay(9)).vhost_path);
+    expect([st.uid, st.gid]).toEqual([0, 65534]);
+    expect(topo.fwd.log).toMatch(/<4>virtio-forwarder: VIRTIOFWD_SOCKET_OWNER: no user 'no-such-user' on this host/);
   });
 });

@@ -12,20 +12,26 @@ export const VF_PCI = '0000:ff:00.1';
 export class Topology {
   private readonly cleanups: (() => Promise<void>)[] = [];
   readonly memif: string;
+  private readonly memifArgs: string;
   readonly vhost: string;
   readonly fwd: Forwarder;
 
   constructor(
     readonly tag: string,
-    opts: Omit<ForwarderOptions, 'extra'> & { extra?: string[]; /** more PCI=devargs aliases */ aliases?: string[] },
+    opts: Omit<ForwarderOptions, 'extra'> & {
+      extra?: string[];
+      /** more PCI=devargs aliases */ aliases?: string[];
+      /** log2 of the VF's memif ring size (DPDK's default: 10) */ vfRingLog2?: number;
+    },
   ) {
     const dir = Forwarder.scratch(tag);
     this.memif = path.join(dir, 'memif.sock');
+    this.memifArgs = `socket=${this.memif},socket-abstract=no${opts.vfRingLog2 ? `,rsize=${opts.vfRingLog2}` : ''}`;
     this.vhost = path.join(dir, 'vm.sock');
     this.fwd = Forwarder.write(dir, {
       ...opts,
       extra: [
-        `VIRTIOFWD_DEVICE_ALIASES=(${VF_PCI}=net_memif0,role=client,socket=${this.memif},socket-abstract=no ${(opts.aliases ?? []).join(' ')})`,
+        `VIRTIOFWD_DEVICE_ALIASES=(${VF_PCI}=net_memif0,role=client,${this.memifArgs} ${(opts.aliases ?? []).join(' ')})`,
         ...(opts.extra ?? []),
       ],
     });
@@ -38,7 +44,7 @@ export class Topology {
 
   /** The VF's far end; must run before the relay's memif client connects. */
   startVfPeer(): Promise<Testpmd> {
-    return this.peer(`${this.tag}-vf`, `net_memif0,role=server,socket=${this.memif},socket-abstract=no`);
+    return this.peer(`${this.tag}-vf`, `net_memif0,role=server,${this.memifArgs}`);
   }
 
   /** The VM: virtio_user, connecting to the relay (server mode) or waiting for it (vhost client mode). */

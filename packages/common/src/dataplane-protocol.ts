@@ -34,6 +34,7 @@ export const dataplaneRelaySchema = z.object({
   socket_id: z.number().int().min(0),
   vhost_features: z.number().int().min(0),
   vf_mtu: z.number().int().min(0),
+  vf_rx_missed: z.number().int().min(0),
   cpu: z.tuple([z.number().int(), z.number().int()]),
   vf_to_vm: dirStatsSchema,
   vm_to_vf: dirStatsSchema,

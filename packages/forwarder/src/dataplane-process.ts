@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
 import { DataplaneClient, type Config, type Logger } from '@vio4wd/common';
+import { resolveSocketIds, socketIdArgs, type SocketIds } from './socket-owner.js';
 
 /** DPDK's default VFIO VF token, used when VIRTIOFWD_VFIO_VF_TOKEN=0. */
 const DEFAULT_VF_TOKEN = '14d63f20-8445-11ea-8900-1f9ce7d5650d';
@@ -29,9 +30,10 @@ export function ealArgs(config: Config): string[] {
   return args;
 }
 
-export function dataplaneArgs(config: Config): string[] {
+export function dataplaneArgs(config: Config, socketIds: SocketIds = { uid: null, gid: null }): string[] {
   const flags = [...(config.jumbo ? ['--jumbo'] : []), ...(config.mergeableBuffers ? ['--mrgbuf'] : []), ...(config.tso ? ['--tso'] : [])];
-  return [...ealArgs(config), '--', '--control-socket', config.controlSocket, '--idle-sleep-us', String(config.idleSleepUs), ...flags];
+  return [...ealArgs(config), '--', '--control-socket', config.controlSocket, '--idle-sleep-us', String(config.idleSleepUs),
+    ...flags, ...socketIdArgs(socketIds)];
 }
 
 export interface ExitInfo {
@@ -60,7 +62,7 @@ export class DataplaneProcess {
   }
 
   async start(): Promise<DataplaneClient> {
-    const args = dataplaneArgs(this.config);
+    const args = dataplaneArgs(this.config, await resolveSocketIds(this.config.socketOwner, this.config.socketGroup, this.log));
     this.log.info(`starting ${this.config.dataplaneBinary} ${args.join(' ')}`);
     fs.rmSync(this.config.controlSocket, { force: true });
     const child = execa(this.config.dataplaneBinary, args, {
