@@ -27,6 +27,7 @@
 #include "log.h"
 #include "relay.h"
 #include "request.h"
+#include "vhost.h"
 #include "worker.h"
 
 #define MAX_CLIENTS 8
@@ -362,6 +363,7 @@ void control_run(volatile int *quit)
 		/* On a timer, not when idle: a busy control socket must not starve it. */
 		if (rte_rdtsc() >= next_link_poll) {
 			relay_poll_links();
+			vhost_quiet_pending();
 			next_link_poll = rte_rdtsc() + link_poll;
 		}
 		if (poll(pfd, n, LINK_POLL_MS) <= 0)

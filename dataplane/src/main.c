@@ -44,6 +44,8 @@ static void usage(const char *prog)
 		"  --control-socket PATH  unix socket the supervisor drives (required)\n"
 		"  --idle-sleep-us N      let an idle worker sleep N us (0-1000, default 0:\n"
 		"                         always poll)\n"
+		"  --hold-us N            hold a burst the far side is too full for up to N us\n"
+		"                         before dropping (0-1000000, default 10000)\n"
 		"  --jumbo                VF MTU up to 9000 (multi-segment packets)\n"
 		"  --mrgbuf               offer mergeable receive buffers to guests\n"
 		"  --tso                  offer checksum and TSO offloads (VFs must support them)\n"
@@ -54,6 +56,7 @@ static void usage(const char *prog)
 struct options {
 	const char *control_socket;
 	unsigned int idle_sleep_us;
+	unsigned int hold_us;
 };
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -61,6 +64,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	static const struct option longopts[] = {
 		{ "control-socket", required_argument, NULL, 's' },
 		{ "idle-sleep-us", required_argument, NULL, 'i' },
+		{ "hold-us", required_argument, NULL, 'H' },
 		{ "jumbo", no_argument, NULL, 'j' },
 		{ "mrgbuf", no_argument, NULL, 'm' },
 		{ "tso", no_argument, NULL, 't' },
@@ -72,6 +76,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	int c;
 
 	memset(o, 0, sizeof(*o));
+	o->hold_us = 10000;
 	dp_opts.socket_uid = -1;
 	dp_opts.socket_gid = -1;
 	optind = 1;
@@ -91,6 +96,15 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -1;
 			}
 			o->idle_sleep_us = (unsigned int)v;
+			break;
+		case 'H':
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || optarg[0] == '\0' || optarg[0] == '-' || v > 1000000) {
+				fprintf(stderr, "<3>--hold-us must be 0 to 1000000\n");
+				return -1;
+			}
+			o->hold_us = (unsigned int)v;
 			break;
 		case 'j':
 			dp_opts.jumbo = true;
@@ -145,7 +159,7 @@ int main(int argc, char **argv)
 		usage(argv[0]);
 		goto cleanup;
 	}
-	if (relay_table_init() != 0 || workers_init(opts.idle_sleep_us) != 0)
+	if (relay_table_init() != 0 || workers_init(opts.idle_sleep_us, opts.hold_us) != 0)
 		goto cleanup;
 	if (control_open(opts.control_socket) != 0)
 		goto cleanup;

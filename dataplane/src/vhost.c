@@ -21,9 +21,37 @@
 #include "vhost.h"
 #include "worker.h"
 
+/*
+ * The workers poll every queue: the guest need not notify (kick) us after
+ * each transmit burst, which for a real VM is an exit and an eventfd write.
+ */
+static void quiet_guest(int vid, uint16_t queue_id)
+{
+	if (rte_vhost_enable_guest_notification(vid, queue_id, 0) != 0)
+		LOG(DEBUG, "vhost device %d: queue %u keeps guest notifications", vid, queue_id);
+}
+
+/* A guest enabled a queue since the control thread last looked. */
+static int quiet_pending;
+
+void vhost_quiet_pending(void)
+{
+	if (!__atomic_exchange_n(&quiet_pending, 0, __ATOMIC_ACQ_REL))
+		return;
+	for (unsigned int i = 0; i < MAX_RELAYS; i++) {
+		const struct relay *r = relay_get(i);
+		int vid = r == NULL ? -1 : __atomic_load_n(&r->vid, __ATOMIC_ACQUIRE);
+
+		/* A device gone meanwhile only makes the call fail. */
+		for (uint16_t q = 0; vid >= 0 && q < rte_vhost_get_vring_num(vid); q++)
+			rte_vhost_enable_guest_notification(vid, q, 0);
+	}
+}
+
 static int new_device(int vid)
 {
 	char path[PATH_MAX];
+	uint16_t n_vrings = rte_vhost_get_vring_num(vid);
 
 	if (rte_vhost_get_ifname(vid, path, sizeof(path)) != 0)
 		return -1;
@@ -31,8 +59,9 @@ static int new_device(int vid)
 		LOG(WARNING, "vhost device %d on %s belongs to no relay", vid, path);
 		return -1;
 	}
-	LOG(INFO, "VM connected on %s (vhost device %d, %u queue pair(s))", path, vid,
-	    rte_vhost_get_vring_num(vid) / 2);
+	for (uint16_t q = 0; q < n_vrings; q++)
+		quiet_guest(vid, q);
+	LOG(INFO, "VM connected on %s (vhost device %d, %u queue pair(s))", path, vid, n_vrings / 2);
 	return 0;
 }
 
@@ -58,6 +87,12 @@ static int vring_state_changed(int vid, uint16_t queue_id, int enable)
 
 	if (rte_vhost_get_ifname(vid, path, sizeof(path)) != 0)
 		return 0;
+	/*
+	 * Called with the virtqueue locked: quieting it here would deadlock on
+	 * that lock. The control thread does it (vhost_quiet_pending).
+	 */
+	if (enable)
+		__atomic_store_n(&quiet_pending, 1, __ATOMIC_RELEASE);
 	if (relay_set_vring(path, queue_id, enable) == -ERANGE && enable)
 		LOG(WARNING, "%s: the guest enabled queue pair %u; vio4wd serves queue pairs 0-%u only",
 		    path, queue_id / 2, MAX_QUEUE_PAIRS - 1);

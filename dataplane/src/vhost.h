@@ -11,5 +11,7 @@
  */
 int vhost_open(const char *path, bool client, char *err, size_t errlen);
 void vhost_close(const char *path);
+/* Control thread: stop guest notifications on queues enabled since new_device. */
+void vhost_quiet_pending(void);
 
 #endif

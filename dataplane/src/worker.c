@@ -30,13 +30,6 @@
 #define VIRTIO_TXQ(q) (2u * (q) + 1u) /* guest -> host */
 /* Empty loop iterations before an idle worker may sleep. */
 #define IDLE_LOOPS_BEFORE_SLEEP 1024
-/*
- * How long a burst the far side took only part of is held back (the source
- * is not read meanwhile, so its own ring absorbs the backlog) before the far
- * side counts as stalled and packets it cannot take are dropped at once. A
- * guest vCPU or a VF that pauses for less loses nothing.
- */
-#define HOLD_US 10000
 
 struct worker {
 	unsigned int lcore;
@@ -418,13 +411,13 @@ static int worker_main(void *arg)
 	return 0;
 }
 
-int workers_init(unsigned int idle_sleep_us)
+int workers_init(unsigned int idle_sleep_us, unsigned int hold_us)
 {
 	unsigned int lcore;
 	size_t sz;
 
 	idle_sleep = idle_sleep_us;
-	hold_cycles = rte_get_tsc_hz() / 1000000 * HOLD_US;
+	hold_cycles = rte_get_tsc_hz() / 1000000 * hold_us;
 	n_workers = 0;
 	RTE_LCORE_FOREACH_WORKER(lcore) {
 		struct worker *w = &workers[n_workers];

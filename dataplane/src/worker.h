@@ -24,7 +24,13 @@ struct worker_counters {
 	uint64_t loops;
 };
 
-int workers_init(unsigned int idle_sleep_us);
+/*
+ * hold_us: how long a burst the far side took only part of is held back
+ * (the source is not read meanwhile, so its own ring absorbs the backlog)
+ * before the far side counts as stalled and what it cannot take at once is
+ * dropped. A guest vCPU or a VF that pauses for less loses nothing.
+ */
+int workers_init(unsigned int idle_sleep_us, unsigned int hold_us);
 int workers_launch(void);
 void workers_stop(void);
 

@@ -3,8 +3,9 @@ import { median, runTestpmd, runVio4wd, type Dir, type Sample } from './relay-be
 
 const PAIRS = Number(process.env.BENCH_PAIRS ?? 5);
 const opts = { warmupMs: Number(process.env.BENCH_WARMUP_MS ?? 700), durationMs: Number(process.env.BENCH_DURATION_MS ?? 1500) };
-const SIZES = [64, 1518];
-const DIRS: Dir[] = ['vm2vf', 'vf2vm', 'bidir'];
+// BENCH_SIZES=64,1518 and BENCH_DIRS=vm2vf,vf2vm,bidir pick cells (default: all six).
+const SIZES = (process.env.BENCH_SIZES ?? '64,1518').split(',').map(Number);
+const DIRS = (process.env.BENCH_DIRS ?? 'vm2vf,vf2vm,bidir').split(',') as Dir[];
 
 const f = (x: number, d = 2) => x.toFixed(d);
 

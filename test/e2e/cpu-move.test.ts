@@ -18,7 +18,9 @@ afterEach(async () => {
 describe('run-time CPU moves', () => {
   test('moving both directions back and forth under bidirectional traffic loses and reorders nothing', async () => {
     const dir = Forwarder.scratch('mv');
-    const client = await startDataplane(dir, '0@0,1@1,2@1', cleanups);
+    // The generator shares CPU 0 with jest, which can starve it for tens of
+    // ms; hold bursts for it long enough that only the moves could lose one.
+    const client = await startDataplane(dir, '0@0,1@1,2@1', cleanups, ['--hold-us', '200000']);
     const hello = await client.hello();
     expect(hello.workers.map((w) => w.lcore)).toEqual([1, 2]);
     await client.addRelay({ id: 0, vf: `net_memif0,role=server,socket=${dir}/m.sock,socket-abstract=no,rsize=14`, vhostPath: `${dir}/v.sock`, vhostClient: false, cpu: [1, 1] });

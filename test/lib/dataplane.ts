@@ -18,11 +18,11 @@ export type Cleanup = () => Promise<unknown>;
  * Starts the dataplane with the given EAL lcore layout and connects to it.
  * Stopping it, and removing dir, is pushed onto cleanups.
  */
-export async function startDataplane(dir: string, lcores: string, cleanups: Cleanup[]): Promise<DataplaneClient> {
+export async function startDataplane(dir: string, lcores: string, cleanups: Cleanup[], extraArgs: string[] = []): Promise<DataplaneClient> {
   const prefix = `vio4wd-${path.basename(dir)}`;
   const ctl = `${dir}/ctl.sock`;
   const dp = execa(DATAPLANE, ['--no-huge', '-m', '512', '--lcores', lcores, '--file-prefix', prefix, '-a', '0000:00:00.0',
-    '--', '--control-socket', ctl], { reject: false, buffer: false, stdio: 'ignore' });
+    '--', '--control-socket', ctl, ...extraArgs], { reject: false, buffer: false, stdio: 'ignore' });
   cleanups.push(async () => {
     dp.kill('SIGTERM');
     await dp;
