@@ -39,49 +39,47 @@ struct relay *relay_get(unsigned int id)
 	return id < MAX_RELAYS ? relays[id] : NULL;
 }
 
+/* The relay on this vhost-user socket, or NULL. Caller holds table_lock. */
+static struct relay *relay_by_path(const char *path)
+{
+	for (unsigned int i = 0; i < MAX_RELAYS; i++)
+		if (relays[i] != NULL && strcmp(relays[i]->vhost_path, path) == 0)
+			return relays[i];
+	return NULL;
+}
+
 int relay_attach_vid(const char *path, int vid)
 {
-	int rc = -ENOENT;
+	struct relay *r;
 
 	pthread_mutex_lock(&table_lock);
-	for (unsigned int i = 0; i < MAX_RELAYS; i++) {
-		struct relay *r = relays[i];
-
-		if (r != NULL && strcmp(r->vhost_path, path) == 0) {
-			__atomic_store_n(&r->vid, vid, __ATOMIC_RELEASE);
-			rc = 0;
-			break;
-		}
-	}
+	r = relay_by_path(path);
+	if (r != NULL)
+		__atomic_store_n(&r->vid, vid, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&table_lock);
-	return rc;
+	return r != NULL ? 0 : -ENOENT;
 }
 
 int relay_set_vring(const char *path, uint16_t queue_id, int enabled)
 {
 	unsigned int pair = queue_id / 2;
-	int rc = -ENOENT;
+	struct relay *r;
 
 	if (pair >= MAX_QUEUE_PAIRS)
 		return -ERANGE;
 	pthread_mutex_lock(&table_lock);
-	for (unsigned int i = 0; i < MAX_RELAYS; i++) {
-		struct relay *r = relays[i];
+	r = relay_by_path(path);
+	if (r != NULL) {
+		/* Even virtqueues carry host->guest (the guest's receive side). */
+		uint32_t *mask = queue_id % 2 == 0 ? &r->vm_rxq_mask : &r->vm_txq_mask;
 
-		if (r != NULL && strcmp(r->vhost_path, path) == 0) {
-			/* Even virtqueues carry host->guest (the guest's receive side). */
-			uint32_t *mask = queue_id % 2 == 0 ? &r->vm_rxq_mask : &r->vm_txq_mask;
-
-			if (enabled)
-				__atomic_fetch_or(mask, 1u << pair, __ATOMIC_RELEASE);
-			else
-				__atomic_fetch_and(mask, ~(1u << pair), __ATOMIC_RELEASE);
-			rc = 0;
-			break;
-		}
+		if (enabled)
+			__atomic_fetch_or(mask, 1u << pair, __ATOMIC_RELEASE);
+		else
+			__atomic_fetch_and(mask, ~(1u << pair), __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&table_lock);
-	return rc;
+	return r != NULL ? 0 : -ENOENT;
 }
 
 int relay_detach_vid(int vid)
