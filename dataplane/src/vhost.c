@@ -25,10 +25,13 @@
  * The workers poll every queue: the guest need not notify (kick) us after
  * each transmit burst, which for a real VM is an exit and an eventfd write.
  */
-static void quiet_guest(int vid, uint16_t queue_id)
+static void quiet_device(int vid)
 {
-	if (rte_vhost_enable_guest_notification(vid, queue_id, 0) != 0)
-		LOG(DEBUG, "vhost device %d: queue %u keeps guest notifications", vid, queue_id);
+	uint16_t n_vrings = rte_vhost_get_vring_num(vid);
+
+	for (uint16_t q = 0; q < n_vrings; q++)
+		if (rte_vhost_enable_guest_notification(vid, q, 0) != 0)
+			LOG(DEBUG, "vhost device %d: queue %u keeps guest notifications", vid, q);
 }
 
 /* A guest enabled a queue since the control thread last looked. */
@@ -42,16 +45,15 @@ void vhost_quiet_pending(void)
 		const struct relay *r = relay_get(i);
 		int vid = r == NULL ? -1 : __atomic_load_n(&r->vid, __ATOMIC_ACQUIRE);
 
-		/* A device gone meanwhile only makes the call fail. */
-		for (uint16_t q = 0; vid >= 0 && q < rte_vhost_get_vring_num(vid); q++)
-			rte_vhost_enable_guest_notification(vid, q, 0);
+		/* A device gone meanwhile only makes the calls fail. */
+		if (vid >= 0)
+			quiet_device(vid);
 	}
 }
 
 static int new_device(int vid)
 {
 	char path[PATH_MAX];
-	uint16_t n_vrings = rte_vhost_get_vring_num(vid);
 
 	if (rte_vhost_get_ifname(vid, path, sizeof(path)) != 0)
 		return -1;
@@ -59,9 +61,9 @@ static int new_device(int vid)
 		LOG(WARNING, "vhost device %d on %s belongs to no relay", vid, path);
 		return -1;
 	}
-	for (uint16_t q = 0; q < n_vrings; q++)
-		quiet_guest(vid, q);
-	LOG(INFO, "VM connected on %s (vhost device %d, %u queue pair(s))", path, vid, n_vrings / 2);
+	quiet_device(vid);
+	LOG(INFO, "VM connected on %s (vhost device %d, %u queue pair(s))", path, vid,
+	    rte_vhost_get_vring_num(vid) / 2);
 	return 0;
 }
 

@@ -212,9 +212,9 @@ static inline void hold_or_drop(struct dir_fast *f, struct dir_stats *s, struct 
 }
 
 /*
- * After a retry of the held burst that left `left` packets: keep holding
- * while the far side makes progress or the hold has not run out. Returns
- * true when the way is clear for new packets.
+ * After a retry of the held burst, of which the far side took `taken`:
+ * keep holding what is left while the far side makes progress or the hold
+ * has not run out. Returns true when the way is clear for new packets.
  */
 static inline int hold_settle(struct dir_fast *f, struct dir_stats *s, uint16_t taken)
 {
@@ -298,8 +298,8 @@ static inline uint16_t fwd_vf_to_vm(struct relay *r, uint64_t loop)
 	stat_add(&s->tx_bytes, sent_bytes);
 	if (unlikely(sent < n))
 		hold_or_drop(f, s, pkts, q, n - sent);
-	else
-		f->stalled = 0;
+	else if (unlikely(f->stalled))
+		f->stalled = 0; /* it took a whole burst: hold again next time */
 	return n;
 }
 
@@ -353,8 +353,9 @@ static inline uint16_t fwd_vm_to_vf(struct relay *r)
 			f->next_q = (uint16_t)((f->next_q + k + 1) % f->n_q);
 			return moved;
 		}
-		f->stalled = 0;
 	}
+	if (unlikely(f->stalled) && moved != 0)
+		f->stalled = 0; /* the VF took every burst: hold again next time */
 	if (f->n_q > 1)
 		f->next_q = (uint16_t)((f->next_q + 1) % f->n_q);
 	return moved;
