@@ -113,7 +113,7 @@ static void put_dir(struct json *j, const char *name, const struct dir_stats *s)
 
 static void put_relay(struct json *j, const struct relay *r)
 {
-	int socket = rte_eth_dev_socket_id(r->vf_port);
+	int socket = relay_socket(r);
 
 	json_open(j, NULL, '{');
 	json_u64(j, "id", r->id);
@@ -129,6 +129,8 @@ static void put_relay(struct json *j, const struct relay *r)
 	json_bool(j, "connected", __atomic_load_n(&r->vid, __ATOMIC_RELAXED) >= 0);
 	json_bool(j, "vf_up", __atomic_load_n(&r->vf_up, __ATOMIC_RELAXED) != 0);
 	json_u64(j, "socket_id", socket < 0 ? 0 : (uint64_t)socket);
+	/* The same, with -1 while not placed on a node (a virtual VF, no VM yet). */
+	json_i64(j, "buffer_node", socket);
 	{
 		uint64_t features = 0;
 		uint16_t mtu = 0;
@@ -364,6 +366,7 @@ void control_run(volatile int *quit)
 		if (rte_rdtsc() >= next_link_poll) {
 			relay_poll_links();
 			vhost_quiet_pending();
+			relay_reap_pools();
 			next_link_poll = rte_rdtsc() + link_poll;
 		}
 		if (poll(pfd, n, LINK_POLL_MS) <= 0)

@@ -14,6 +14,7 @@
 #include <rte_ethdev.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_vhost.h>
 
 #include "log.h"
 #include "port.h"
@@ -21,9 +22,15 @@
 #include "vhost.h"
 #include "worker.h"
 
-/* Enough for the VF RX ring, bursts in flight and the per-lcore caches. */
-#define POOL_MBUFS 8191
-#define POOL_CACHE 256
+/*
+ * VF pool: the VF's receive ring (per bond member), a held burst and the
+ * per-lcore caches. VM pool: what waits in the VF's transmit ring, a held
+ * burst and the caches.
+ */
+#define VF_POOL_MBUFS 4095
+#define BOND_POOL_MBUFS 8191
+#define VM_POOL_MBUFS 4095
+#define POOL_CACHE 128
 
 static struct relay *relays[MAX_RELAYS];
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -48,14 +55,75 @@ static struct relay *relay_by_path(const char *path)
 	return NULL;
 }
 
+static struct rte_mempool *vm_pool_create(struct relay *r, int socket)
+{
+	char name[RTE_MEMPOOL_NAMESIZE];
+
+	snprintf(name, sizeof(name), "vio4wd_vm%u.%u", r->id, r->vm_pool_gen++);
+	return rte_pktmbuf_pool_create(name, VM_POOL_MBUFS, POOL_CACHE, 0,
+				       RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+}
+
+int relay_socket(const struct relay *r)
+{
+	return r->vm_pool->socket_id;
+}
+
+/*
+ * Put the guest-side buffers on the node of the VM's memory (the copy out
+ * of the guest then stays local). Runs before the VM's device id is
+ * published, when no worker can be dequeuing with the old pool; mbufs of
+ * it still in the VF's transmit ring come back to it later.
+ */
+static void vm_pool_follow(struct relay *r, int vid)
+{
+	int node = rte_vhost_get_numa_node(vid);
+	struct rte_mempool *mp;
+
+	if (node < 0 || node == relay_socket(r))
+		return;
+	if (r->retired_pool != NULL) {
+		LOG(NOTICE, "relay %u: VM memory on NUMA node %d; buffers stay on node %d until the "
+		    "previous move completes", r->id, node, relay_socket(r));
+		return;
+	}
+	mp = vm_pool_create(r, node);
+	if (mp == NULL) {
+		LOG(NOTICE, "relay %u: VM memory on NUMA node %d, which has no memory for vio4wd; "
+		    "buffers stay on node %d", r->id, node, relay_socket(r));
+		return;
+	}
+	r->retired_pool = r->vm_pool;
+	r->vm_pool = mp;
+	LOG(INFO, "relay %u: VM memory on NUMA node %d: packet buffers moved there", r->id, node);
+}
+
+void relay_reap_pools(void)
+{
+	pthread_mutex_lock(&table_lock);
+	for (unsigned int i = 0; i < MAX_RELAYS; i++) {
+		struct relay *r = relays[i];
+
+		if (r != NULL && r->retired_pool != NULL && rte_mempool_full(r->retired_pool)) {
+			LOG(INFO, "relay %u: buffers left on NUMA node %d freed", r->id,
+			    r->retired_pool->socket_id);
+			rte_mempool_free(r->retired_pool);
+			r->retired_pool = NULL;
+		}
+	}
+	pthread_mutex_unlock(&table_lock);
+}
+
 int relay_attach_vid(const char *path, int vid)
 {
 	struct relay *r;
 
 	pthread_mutex_lock(&table_lock);
 	r = relay_by_path(path);
-	if (r != NULL)
+	if (r != NULL) {
+		vm_pool_follow(r, vid);
 		__atomic_store_n(&r->vid, vid, __ATOMIC_RELEASE);
+	}
 	pthread_mutex_unlock(&table_lock);
 	return r != NULL ? 0 : -ENOENT;
 }
@@ -149,7 +217,9 @@ static void relay_free(struct relay *r)
 		else
 			port_release(r->vf_port, r->vf_name);
 	}
-	rte_mempool_free(r->pool);
+	rte_mempool_free(r->vm_pool);
+	rte_mempool_free(r->retired_pool);
+	rte_mempool_free(r->vf_pool);
 	rte_free(r);
 }
 
@@ -199,7 +269,7 @@ int relay_add(const struct relay_request *req, char *err, size_t errlen)
 {
 	char pool_name[RTE_MEMPOOL_NAMESIZE];
 	struct relay *r;
-	int rc;
+	int rc, socket;
 
 	rc = check_request(req, err, errlen);
 	if (rc != 0)
@@ -215,14 +285,6 @@ int relay_add(const struct relay_request *req, char *err, size_t errlen)
 	snprintf(r->vf, sizeof(r->vf), "%s", req->vf);
 	snprintf(r->vhost_path, sizeof(r->vhost_path), "%s", req->vhost_path);
 
-	snprintf(pool_name, sizeof(pool_name), "vio4wd_relay%u", r->id);
-	r->pool = rte_pktmbuf_pool_create(pool_name, POOL_MBUFS, POOL_CACHE, 0,
-					  RTE_MBUF_DEFAULT_BUF_SIZE, SOCKET_ID_ANY);
-	if (r->pool == NULL) {
-		snprintf(err, errlen, "cannot allocate packet buffers: %s", rte_strerror(rte_errno));
-		rc = -ENOMEM;
-		goto fail;
-	}
 	if (req->bond != NULL) {
 		char tag[16];
 
@@ -239,7 +301,20 @@ int relay_add(const struct relay_request *req, char *err, size_t errlen)
 		goto fail;
 	r->vf_probed = true;
 	rte_eth_dev_callback_register(r->vf_port, RTE_ETH_EVENT_INTR_LSC, on_lsc, NULL);
-	rc = port_start(r->vf_port, r->pool, err, errlen);
+	/* Both pools start on the VF's node (any, for a virtual device); the
+	 * guest-side one moves to the VM's when it connects. */
+	socket = rte_eth_dev_socket_id(r->vf_port);
+	snprintf(pool_name, sizeof(pool_name), "vio4wd_vf%u", r->id);
+	r->vf_pool = rte_pktmbuf_pool_create(pool_name, r->n_members > 0 ? BOND_POOL_MBUFS : VF_POOL_MBUFS,
+					     POOL_CACHE, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+	if (r->vf_pool != NULL)
+		r->vm_pool = vm_pool_create(r, socket);
+	if (r->vf_pool == NULL || r->vm_pool == NULL) {
+		snprintf(err, errlen, "cannot allocate packet buffers: %s", rte_strerror(rte_errno));
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = port_start(r->vf_port, r->vf_pool, err, errlen);
 	if (rc != 0)
 		goto fail;
 	for (int d = 0; d < DIR_COUNT; d++)

@@ -67,7 +67,8 @@ struct relay {
 	int vf_up;                /* VF link is up; atomic, from LSC events and polling */
 	uint32_t vm_rxq_mask;     /* guest receive queues enabled (bit = queue pair); atomic */
 	uint32_t vm_txq_mask;     /* guest transmit queues enabled; atomic */
-	struct rte_mempool *pool; /* mbufs for packets dequeued from the VM */
+	/* mbufs for packets copied out of the guest; on the VM memory's node. */
+	struct rte_mempool *vm_pool;
 	struct dir_stats dir[DIR_COUNT];
 	struct dir_fast fast[DIR_COUNT];
 
@@ -86,6 +87,9 @@ struct relay {
 	uint16_t member_port[BOND_MEMBERS_MAX];
 	char member_name[BOND_MEMBERS_MAX][64];
 	char vhost_path[PATH_MAX];
+	struct rte_mempool *vf_pool;      /* the VF's receive ring; on the VF's node */
+	struct rte_mempool *retired_pool; /* a vm_pool left behind: freed once all its mbufs are back */
+	unsigned int vm_pool_gen;         /* vm_pools made so far (unique names) */
 };
 
 struct relay_request {
@@ -113,6 +117,10 @@ struct relay *relay_get(unsigned int id);
 
 /* Refresh every relay's VF link state (devices without LSC interrupts). */
 void relay_poll_links(void);
+/* Free retired packet-buffer pools whose mbufs have all come back. */
+void relay_reap_pools(void);
+/* NUMA node of the relay's guest-side buffers (SOCKET_ID_ANY: not placed yet). */
+int relay_socket(const struct relay *r);
 
 /* Used by the vhost callbacks (vhost thread). */
 int relay_attach_vid(const char *path, int vid);

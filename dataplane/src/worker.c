@@ -334,7 +334,7 @@ static inline uint16_t fwd_vm_to_vf(struct relay *r)
 		uint16_t qq = f->q[(f->next_q + k) % f->n_q];
 		uint64_t bytes;
 
-		n = rte_vhost_dequeue_burst(vid, VIRTIO_TXQ(qq), r->pool, pkts, BURST);
+		n = rte_vhost_dequeue_burst(vid, VIRTIO_TXQ(qq), r->vm_pool, pkts, BURST);
 		if (n == 0)
 			continue;
 		moved += n;

@@ -35,6 +35,7 @@ export const dataplaneRelaySchema = z.object({
   vhost_features: z.number().int().min(0),
   vf_mtu: z.number().int().min(0),
   vf_rx_missed: z.number().int().min(0),
+  buffer_node: z.number().int().min(-1),
   cpu: z.tuple([z.number().int(), z.number().int()]),
   vf_to_vm: dirStatsSchema,
   vm_to_vf: dirStatsSchema,

@@ -7,7 +7,7 @@ import { DataplaneClient, type Config, type Logger } from '@vio4wd/common';
 import { resolveSocketIds, socketIdArgs, type SocketIds } from './socket-owner.js';
 
 /** DPDK's default VFIO VF token, used when VIRTIOFWD_VFIO_VF_TOKEN=0. */
-const DEFAULT_VF_TOKEN = '14d63f20-8445-11ea-8900-1f9ce7d5650d';
+export const DEFAULT_VF_TOKEN = '14d63f20-8445-11ea-8900-1f9ce7d5650d';
 const START_TIMEOUT_MS = 30000;
 const STOP_TIMEOUT_MS = 10000;
 
