@@ -116,6 +116,16 @@ export class Forwarder {
     return r.exitCode;
   }
 
+  /** Waits (at most timeoutMs) for the supervisor to exit by itself, and returns its exit code. */
+  async exitCode(timeoutMs = 15000): Promise<number | undefined> {
+    const proc = this.proc;
+    if (!proc) return undefined;
+    const r = await Promise.race([proc, sleep(timeoutMs).then(() => null)]);
+    if (!r) throw new Error(`virtio-forwarder still running after ${timeoutMs} ms:\n${this.out.slice(-2000)}`);
+    this.proc = null;
+    return r.exitCode;
+  }
+
   /** Runs the real vio4wd-portctl CLI against this forwarder. */
   async portctl(...args: string[]) {
     return execa('node', [PORTCTL_BIN, ...args, '--zmq_ep', this.portControlEp], { reject: false });

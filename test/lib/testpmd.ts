@@ -28,12 +28,16 @@ export class Testpmd {
     });
   }
 
-  /** Starts testpmd with one vdev; resolves at its first prompt. */
-  static async start(name: string, vdev: string, opts: { timeoutMs?: number } = {}): Promise<Testpmd> {
+  /** Starts testpmd with one vdev (or several); resolves at its first prompt. */
+  static async start(name: string, vdev: string | string[], opts: {
+    timeoutMs?: number;
+    /** Keep link-state interrupts: virtio_user in server mode accepts a restarted backend only from its LSC handler. */
+    lscInterrupt?: boolean;
+  } = {}): Promise<Testpmd> {
     const filePrefix = `vio4wd-test-${name}-${process.pid}`;
     const args = [
       '-oL', 'dpdk-testpmd', '--no-huge', '-m', '256', '-l', '0,1', '--no-pci', '--file-prefix', filePrefix,
-      '--log-level=7', '--vdev', vdev, '--', '-i', '--total-num-mbufs=4096', '--forward-mode=rxonly', '--no-lsc-interrupt',
+      '--log-level=7', ...[vdev].flat().flatMap((v) => ['--vdev', v]), '--', '-i', '--total-num-mbufs=4096', '--forward-mode=rxonly', ...(opts.lscInterrupt ? [] : ['--no-lsc-interrupt']),
     ];
     const proc = execa('stdbuf', args, { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false });
     const t = new Testpmd(name, filePrefix, proc);

@@ -62,6 +62,9 @@ export class DataplaneProcess {
   }
 
   async start(): Promise<DataplaneClient> {
+    // After a crash: the old connection is dead.
+    this.client?.close();
+    this.client = null;
     const args = dataplaneArgs(this.config, await resolveSocketIds(this.config.socketOwner, this.config.socketGroup, this.log));
     this.log.info(`starting ${this.config.dataplaneBinary} ${args.join(' ')}`);
     fs.rmSync(this.config.controlSocket, { force: true });

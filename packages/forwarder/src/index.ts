@@ -1,3 +1,5 @@
 // What other packages and tests may use of the supervisor.
 export { DEFAULT_VF_TOKEN, dataplaneArgs, ealArgs } from './dataplane-process.js';
 export { resolveSocketIds, socketIdArgs, type SocketIds } from './socket-owner.js';
+export { StateFile } from './state-file.js';
+export type { RelaySpec } from './relay-table.js';

@@ -27,6 +27,9 @@ export interface RelaySpec {
 export class RelayTable {
   private readonly relays = new Map<number, RelaySpec>();
 
+  /** onChange sees every relay after each change (to persist them). */
+  constructor(private readonly onChange: (relays: RelaySpec[]) => void = () => undefined) {}
+
   get(id: number): RelaySpec | undefined {
     return this.relays.get(id);
   }
@@ -51,10 +54,11 @@ export class RelayTable {
 
   set(spec: RelaySpec): void {
     this.relays.set(spec.id, spec);
+    this.onChange(this.all());
   }
 
   delete(id: number): void {
-    this.relays.delete(id);
+    if (this.relays.delete(id)) this.onChange(this.all());
   }
 }
 

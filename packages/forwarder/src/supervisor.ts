@@ -2,6 +2,7 @@
 // serves the ZeroMQ endpoints that drive it.
 import fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   parsePciAddress,
   PortControlOp,
@@ -17,27 +18,54 @@ import {
 } from '@vio4wd/common';
 import { DataplaneProcess, describeExit } from './dataplane-process.js';
 import { PortControl, type RelayDriver } from './port-control.js';
-import { RelayTable, toDataplaneRequest, type RelaySpec } from './relay-table.js';
+import { RelayTable, toDataplaneRequest, vfLabel, type RelaySpec } from './relay-table.js';
+import { StateFile } from './state-file.js';
 import { answerStats } from './stats.js';
 import { ZmqServer } from './zmq-server.js';
 
 const EBADMSG = 74;
 
+const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
 function ipcDir(endpoint: string): string | undefined {
   return endpoint.startsWith('ipc://') ? path.dirname(endpoint.slice('ipc://'.length)) : undefined;
 }
 
+/* A dataplane that dies sooner than this after its relays were restored is unstable. */
+const STABLE_MS = 1000;
+/* Restart delays after consecutive unstable runs: 0, then 250 ms doubling to 8 s. */
+const FIRST_DELAY_MS = 250;
+const MAX_DELAY_MS = 8000;
+/* Consecutive unstable runs or failed starts before the supervisor gives up. */
+const GIVE_UP_AFTER = 6;
+
 export class Supervisor {
-  readonly table = new RelayTable();
+  readonly table: RelayTable;
+  private readonly state: StateFile;
   private readonly dataplane: DataplaneProcess;
   private readonly servers: ZmqServer<unknown, unknown>[] = [];
   private stopping = false;
+  /** Settles when the dataplane runs with every relay restored; port control waits for it. */
+  private recovering: Promise<void> = Promise.resolve();
+  private readySince = 0;
+  private unstable = 0;
 
   constructor(
     private readonly config: Config,
     private readonly log: Logger,
   ) {
     this.dataplane = new DataplaneProcess(config, log);
+    this.state = new StateFile(path.join(config.stateDir, 'relays.json'), log);
+    this.table = new RelayTable((all) => this.persist(all));
+  }
+
+  private persist(all: RelaySpec[]): void {
+    try {
+      this.state.save(all.filter((r) => r.origin !== 'static'));
+    } catch (e) {
+      this.log.error(`cannot save relay state to ${this.state.file}: ${String(e)}; ` +
+        'a supervisor restart would not bring back the relays changed since');
+    }
   }
 
   private get client() {
@@ -46,12 +74,21 @@ export class Supervisor {
     return c;
   }
 
+  private async plug(spec: RelaySpec): Promise<void> {
+    if (!spec.vhostClient) fs.mkdirSync(path.dirname(spec.vhostPath), { recursive: true });
+    await this.client.addRelay(toDataplaneRequest(spec));
+  }
+
+  // Requests that arrive while the dataplane restarts wait for it.
   private readonly driver: RelayDriver = {
     addRelay: async (spec: RelaySpec) => {
-      if (!spec.vhostClient) fs.mkdirSync(path.dirname(spec.vhostPath), { recursive: true });
-      await this.client.addRelay(toDataplaneRequest(spec));
+      await this.recovering;
+      await this.plug(spec);
     },
-    removeRelay: async (id: number) => this.client.removeRelay(id),
+    removeRelay: async (id: number) => {
+      await this.recovering;
+      await this.client.removeRelay(id);
+    },
   };
 
   /** Start everything; resolves once the endpoints serve. */
@@ -59,8 +96,10 @@ export class Supervisor {
     const c = this.config;
     for (const dir of [path.dirname(c.controlSocket), ipcDir(c.zmqPortControlEp), ipcDir(c.zmqStatsEp)])
       if (dir) fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    // Read before anything starts: an unreadable state file stops us here.
+    const saved = this.state.load();
     await this.dataplane.start();
-    void this.dataplane.exit.then((info) => this.onDataplaneExit(describeExit(info)));
+    this.watchDataplane();
 
     const portControl = new PortControl(c, this.table, this.driver, this.log);
     for (const vf of c.staticVfs) {
@@ -70,6 +109,7 @@ export class Supervisor {
       if (res.status !== PortControlStatus.OK)
         throw new Error(`static VF ${vf.pci}=${vf.virtioId}: ${res.error_code_source ?? 'refused'}`);
     }
+    await this.restoreSaved(saved);
 
     const portServer = new ZmqServer<PortControlRequest, PortControlResponse>(c.zmqPortControlEp, {
       name: 'port control',
@@ -90,15 +130,86 @@ export class Supervisor {
       this.servers.push(s as ZmqServer<unknown, unknown>);
     }
     this.writePidFile();
+    this.readySince = Date.now();
     this.log.notice(`ready: ${this.table.all().length} relay(s), vhost-user ${c.vhostClient ? 'client' : 'server'} mode`);
+  }
+
+  /** Relays added at run time before the supervisor last stopped. */
+  private async restoreSaved(saved: RelaySpec[]): Promise<void> {
+    for (const spec of saved) {
+      const clash = this.table.get(spec.id) ?? this.table.byVhostPath(spec.vhostPath) ??
+        spec.pcis.map((p) => this.table.byPci(p)).find((r) => r !== undefined);
+      if (clash) {
+        this.log.warning(`saved relay ${spec.id} (${vfLabel(spec)}) clashes with static relay ${clash.id}; not restored`);
+        continue;
+      }
+      try {
+        await this.plug(spec);
+        this.table.set(spec);
+        this.log.info(`relay ${spec.id} restored: VF ${vfLabel(spec)} <-> ${spec.vhostPath}`);
+      } catch (e) {
+        this.log.error(`saved relay ${spec.id} (${vfLabel(spec)} <-> ${spec.vhostPath}) not restored: ${errorText(e)}`);
+      }
+    }
+  }
+
+  private watchDataplane(): void {
+    void this.dataplane.exit.then((info) => this.onDataplaneExit(describeExit(info)));
+  }
+
+  private giveUp(why: string): void {
+    this.log.crit(`${why}; giving up (the service manager may restart virtio-forwarder)`);
+    void this.stop().finally(() => process.exit(1));
   }
 
   private onDataplaneExit(how: string): void {
     if (this.stopping) return;
-    // Until crash recovery lands, a dead dataplane ends the service and
-    // systemd restarts it (Restart=on-failure).
-    this.log.crit(`dataplane died (${how}); exiting so that the service restarts`);
-    void this.stop().finally(() => process.exit(1));
+    const died = Date.now();
+    const ran = died - this.readySince;
+    this.unstable = ran < STABLE_MS ? this.unstable + 1 : 0;
+    if (this.unstable >= GIVE_UP_AFTER) {
+      this.giveUp(`dataplane died (${how}) ${this.unstable} times in a row within ${STABLE_MS} ms of a restart`);
+      return;
+    }
+    const delay = this.unstable === 0 ? 0 : Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** (this.unstable - 1));
+    this.log.crit(`dataplane died (${how}) after ${ran} ms; restarting it${delay ? ` in ${delay} ms` : ''}`);
+    this.recovering = this.recover(delay, died);
+  }
+
+  /** Starts a new dataplane and replays every relay of the desired state into it. */
+  private async recover(delay: number, died: number): Promise<void> {
+    for (let failures = 0; ; failures++) {
+      await sleep(delay);
+      if (this.stopping) return;
+      try {
+        await this.dataplane.start();
+        break;
+      } catch (e) {
+        if (failures + 1 >= GIVE_UP_AFTER) {
+          this.giveUp(`dataplane failed to start ${failures + 1} times: ${errorText(e)}`);
+          return;
+        }
+        delay = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** failures);
+        this.log.error(`dataplane restart failed: ${errorText(e)}; trying again in ${delay} ms`);
+      }
+    }
+    if (this.stopping) {
+      await this.dataplane.stop();
+      return;
+    }
+    this.watchDataplane();
+    const relays = this.table.all();
+    let restored = 0;
+    for (const spec of relays) {
+      try {
+        await this.plug(spec);
+        restored++;
+      } catch (e) {
+        this.log.error(`relay ${spec.id} (${vfLabel(spec)}) not restored: ${errorText(e)}`);
+      }
+    }
+    this.readySince = Date.now();
+    this.log.notice(`dataplane restarted: ${restored}/${relays.length} relay(s) restored ${this.readySince - died} ms after it died`);
   }
 
   private get pidFile(): string {

@@ -1,0 +1,74 @@
+// The desired state on disk: every relay added at run time (static VFs come
+// from the config), so that a supervisor restart brings them back. Written
+// whole, atomically (temporary file, fsync, rename): a crash leaves either
+// the old file or the new one, never half of one.
+import fs from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { MAX_RELAYS, type Logger } from '@vio4wd/common';
+import type { RelaySpec } from './relay-table.js';
+
+const relaySpecSchema = z.object({
+  id: z.number().int().min(0).max(MAX_RELAYS - 1),
+  pcis: z.array(z.string().min(1)).min(1),
+  devices: z.array(z.string().min(1)).min(1),
+  bond: z.object({ name: z.string().min(1), mode: z.number().int().min(0).max(6) }).optional(),
+  vhostPath: z.string().startsWith('/'),
+  vhostClient: z.boolean(),
+  origin: z.enum(['static', 'add', 'add_sock']),
+  cpu: z.tuple([z.number().int().min(0), z.number().int().min(0)]).optional(),
+});
+
+const stateSchema = z.object({ version: z.literal(1), relays: z.array(relaySpecSchema) });
+
+export class StateFile {
+  constructor(
+    readonly file: string,
+    private readonly log: Logger,
+  ) {}
+
+  /** The saved relays; none when there is no file. A file that does not parse is set aside, not lost. */
+  load(): RelaySpec[] {
+    let text: string;
+    try {
+      text = fs.readFileSync(this.file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw new Error(`cannot read relay state ${this.file}: ${String(e)}`);
+    }
+    let parsed: z.infer<typeof stateSchema> | undefined;
+    try {
+      const r = stateSchema.safeParse(JSON.parse(text));
+      if (r.success) parsed = r.data;
+      else this.log.error(`relay state ${this.file} is not valid: ${z.prettifyError(r.error)}`);
+    } catch (e) {
+      this.log.error(`relay state ${this.file} is not JSON: ${String(e)}`);
+    }
+    if (!parsed) {
+      const aside = `${this.file}.bad`;
+      fs.renameSync(this.file, aside);
+      this.log.error(`relay state moved to ${aside}; starting without run-time relays`);
+      return [];
+    }
+    return parsed.relays.map((r) => {
+      const spec: RelaySpec = { id: r.id, pcis: r.pcis, devices: r.devices, vhostPath: r.vhostPath, vhostClient: r.vhostClient, origin: r.origin };
+      if (r.bond) spec.bond = r.bond;
+      if (r.cpu) spec.cpu = r.cpu;
+      return spec;
+    });
+  }
+
+  /** Replaces the file with these relays. Throws when it cannot (the caller says what that means). */
+  save(relays: RelaySpec[]): void {
+    fs.mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o755 });
+    const tmp = `${this.file}.tmp`;
+    const fd = fs.openSync(tmp, 'w', 0o600);
+    try {
+      fs.writeSync(fd, `${JSON.stringify({ version: 1, relays }, null, 1)}\n`);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, this.file);
+  }
+}
