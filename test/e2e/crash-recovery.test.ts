@@ -5,7 +5,7 @@
 // (8 virtio_user ports in server mode, as QEMU is in client mode).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, jest, test } from '@jest/globals';
-import { Forwarder, TEST_HUGEPAGES, cleanDpdkRuntime } from '../lib/forwarder.js';
+import { Forwarder, TEST_HUGEPAGES, cleanDpdkRuntime, processAlive } from '../lib/forwarder.js';
 import { Testpmd } from '../lib/testpmd.js';
 
 jest.setTimeout(300000);
@@ -46,22 +46,6 @@ async function waitForwarding(fwd: Forwarder, timeoutMs = 30000): Promise<void> 
   }
 }
 
-function dataplanePid(fwd: Forwarder): number {
-  const all = [...fwd.log.matchAll(/dataplane pid (\d+) ready/g)];
-  const last = all[all.length - 1];
-  if (!last?.[1]) throw new Error('no dataplane pid in the log');
-  return Number(last[1]);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 describe('crash recovery', () => {
   test(`${TEST_HUGEPAGES ? 'on hugepages: ' : ''}8 relays forward again after each of 10 kill -9s of the dataplane, and after a kill -9 of the supervisor`, async () => {
     const dir = Forwarder.scratch('crash');
@@ -96,12 +80,12 @@ describe('crash recovery', () => {
       // deaths closer together than that are a crash loop, backed off and
       // eventually given up on (not what this measures).
       await sleep(1500);
-      const pid = dataplanePid(fwd);
+      const pid = fwd.dataplanePid;
       const t0 = Date.now();
       process.kill(pid, 'SIGKILL');
       await waitForwarding(fwd);
       times.push(Date.now() - t0);
-      expect(dataplanePid(fwd)).not.toBe(pid);
+      expect(fwd.dataplanePid).not.toBe(pid);
     }
     const sorted = [...times].sort((a, b) => a - b);
     const median = ((sorted[4] ?? 0) + (sorted[5] ?? 0)) / 2;
@@ -112,10 +96,10 @@ describe('crash recovery', () => {
 
     // The supervisor itself: kill -9, then (as systemd does for the unit's
     // cgroup) wait until its dataplane is gone too, and start it again.
-    const oldDataplane = dataplanePid(fwd);
+    const oldDataplane = fwd.dataplanePid;
     await fwd.stop('SIGKILL');
-    for (let i = 0; i < 100 && alive(oldDataplane); i++) await sleep(50);
-    expect(alive(oldDataplane)).toBe(false);
+    for (let i = 0; i < 100 && processAlive(oldDataplane); i++) await sleep(50);
+    expect(processAlive(oldDataplane)).toBe(false);
     await fwd.start();
     await waitForwarding(fwd);
     const ids = (await fwd.stats()).relay.map((r) => r.id).sort((a, b) => a - b);
@@ -135,8 +119,8 @@ describe('crash recovery', () => {
     const killed = new Set<number>();
     const deadline = Date.now() + 60000;
     while (!/giving up/.test(fwd.log) && Date.now() < deadline) {
-      const pid = dataplanePid(fwd);
-      if (!killed.has(pid) && alive(pid)) {
+      const pid = fwd.dataplanePid;
+      if (!killed.has(pid) && processAlive(pid)) {
         process.kill(pid, 'SIGKILL');
         killed.add(pid);
       }

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, jest, test } from '@jest/globals';
 import { execa } from 'execa';
-import { FORWARDER_BIN, Forwarder, PORTCTL_BIN, cleanDpdkRuntime } from '../lib/forwarder.js';
+import { FORWARDER_BIN, Forwarder, PORTCTL_BIN, cleanDpdkRuntime, processAlive } from '../lib/forwarder.js';
 
 jest.setTimeout(60000);
 
@@ -17,15 +17,6 @@ afterEach(() => {
   dirs = [];
 });
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 describe('service lifecycle', () => {
   test.each(['SIGTERM', 'SIGINT'] as const)('%s stops the supervisor and the dataplane cleanly', async (signal) => {
     const dir = Forwarder.scratch('life');
@@ -33,7 +24,7 @@ describe('service lifecycle', () => {
     const fwd = Forwarder.write(dir, { vhostClient: false, extra: ['VIRTIOFWD_DEVICE_ALIASES=(0000:ff:00.1=net_null0)'] });
     await fwd.start();
     expect((await fwd.portctl('add', '--virtio-id=4', '--pci-addr=0000:ff:00.1')).exitCode).toBe(0);
-    const dataplanePid = Number(/dataplane pid (\d+) ready/.exec(fwd.log)?.[1]);
+    const dataplanePid = fwd.dataplanePid;
     expect(processAlive(dataplanePid)).toBe(true);
     expect(fs.readFileSync(path.join(dir, 'virtio-forwarder.pid'), 'utf8').trim()).toBe(String(fwd.pid));
 

@@ -126,6 +126,14 @@ export class Forwarder {
     return r.exitCode;
   }
 
+  /** The pid of the dataplane the supervisor started last (from its log). */
+  get dataplanePid(): number {
+    const all = [...this.out.matchAll(/dataplane pid (\d+) ready/g)];
+    const last = all[all.length - 1];
+    if (!last?.[1]) throw new Error('no dataplane pid in the log');
+    return Number(last[1]);
+  }
+
   /** Runs the real vio4wd-portctl CLI against this forwarder. */
   async portctl(...args: string[]) {
     return execa('node', [PORTCTL_BIN, ...args, '--zmq_ep', this.portControlEp], { reject: false });
@@ -144,6 +152,15 @@ export class Forwarder {
       if (Date.now() > deadline) throw new Error(`relay ${id} not ${connected ? 'connected' : 'disconnected'} within ${timeoutMs} ms:\n${this.out.slice(-3000)}`);
       await sleep(100);
     }
+  }
+}
+
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
 
