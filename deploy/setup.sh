@@ -4,7 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(dpdk dpdk-dev libdpdk-dev meson ninja-build pkg-config gcc
-  iproute2 iputils-ping procps coreutils python3 nodejs npm)
+  iproute2 iputils-ping procps coreutils python3 nodejs npm
+  python3-protobuf python3-zmq protobuf-compiler)
 
 log() { printf '== %s\n' "$*"; }
 

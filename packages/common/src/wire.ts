@@ -104,6 +104,37 @@ export const statsResponseSchema = z.object({
 });
 export type StatsResponse = z.infer<typeof statsResponseSchema>;
 
+export const ConfigStatus = { OK: 0, EBADR: 400 } as const;
+export const CoreSchedOp = { UPDATE: 0, GET_EAL_CORES: 1 } as const;
+export const CoreSchedStatus = { ERROR: 0, OK: 1 } as const;
+
+export const relayCpuSchema = z.object({ relay_number: i32, vf2virtio_cpu: i32, virtio2vf_cpu: i32 });
+export type RelayCpu = z.infer<typeof relayCpuSchema>;
+
+export const configRequestSchema = z.object({});
+export type ConfigRequest = z.infer<typeof configRequestSchema>;
+
+export const configResponseSchema = z.object({
+  status: z.number().int(),
+  relay_cpu_map: z.array(relayCpuSchema).default([]),
+});
+export type ConfigResponse = z.infer<typeof configResponseSchema>;
+
+export const coreSchedRequestSchema = z.object({
+  op: z.number().int().min(0).max(1),
+  relay_cpu_map: z.array(relayCpuSchema).default([]),
+});
+export type CoreSchedRequest = z.infer<typeof coreSchedRequestSchema>;
+export type CoreSchedRequestInput = z.input<typeof coreSchedRequestSchema>;
+
+export const coreSchedResponseSchema = z.object({
+  status: z.number().int().min(0).max(1),
+  error_code: i32.optional(),
+  error_code_source: z.string().optional(),
+  eal_cores: z.array(u32).default([]),
+});
+export type CoreSchedResponse = z.infer<typeof coreSchedResponseSchema>;
+
 /** A message that did not decode, or decoded into something invalid. */
 export class WireError extends Error {}
 
@@ -140,4 +171,8 @@ export const wire = {
   PortControlResponse: codec('PortControlResponse', portControlResponseSchema),
   StatsRequest: codec('StatsRequest', statsRequestSchema),
   StatsResponse: codec('StatsResponse', statsResponseSchema),
+  ConfigRequest: codec('ConfigRequest', configRequestSchema),
+  ConfigResponse: codec('ConfigResponse', configResponseSchema),
+  CoreSchedRequest: codec('CoreSchedRequest', coreSchedRequestSchema),
+  CoreSchedResponse: codec('CoreSchedResponse', coreSchedResponseSchema),
 };

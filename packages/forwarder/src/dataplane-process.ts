@@ -61,11 +61,19 @@ export class DataplaneProcess {
     return this.exited;
   }
 
+  private ids: SocketIds | undefined;
+
+  /** The socket owner and group of the config, looked up once (a warning for a missing name, once). */
+  async socketIds(): Promise<SocketIds> {
+    this.ids ??= await resolveSocketIds(this.config.socketOwner, this.config.socketGroup, this.log);
+    return this.ids;
+  }
+
   async start(): Promise<DataplaneClient> {
     // After a crash: the old connection is dead.
     this.client?.close();
     this.client = null;
-    const args = dataplaneArgs(this.config, await resolveSocketIds(this.config.socketOwner, this.config.socketGroup, this.log));
+    const args = dataplaneArgs(this.config, await this.socketIds());
     this.log.info(`starting ${this.config.dataplaneBinary} ${args.join(' ')}`);
     fs.rmSync(this.config.controlSocket, { force: true });
     const child = execa(this.config.dataplaneBinary, args, {

@@ -7,12 +7,12 @@ import {
   PortControlOp,
   PortControlStatus,
   socketPathFor,
-  DataplaneError,
   type Config,
   type Logger,
   type PortControlRequest,
   type PortControlResponse,
 } from '@vio4wd/common';
+import { EEXIST, EINVAL, ENOENT, ENOSPC, ENOTSUP, Refusal, refusalOf } from './refusal.js';
 import { vfLabel, type BondSpec, type RelaySpec, type RelayTable } from './relay-table.js';
 
 /** What port control needs of the dataplane (a process, or a fake in unit tests). */
@@ -21,20 +21,6 @@ export interface RelayDriver {
   removeRelay(id: number): Promise<void>;
 }
 
-const EINVAL = 22;
-const EEXIST = 17;
-const ENOENT = 2;
-const ENOSPC = 28;
-const ENOTSUP = 95;
-
-class Refusal extends Error {
-  constructor(
-    readonly code: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 const ok = (query?: string): PortControlResponse =>
   query === undefined ? { status: PortControlStatus.OK } : { status: PortControlStatus.OK, query_string: query };
@@ -51,9 +37,8 @@ export class PortControl {
     try {
       return await this.dispatch(req);
     } catch (e) {
-      if (e instanceof Refusal) return this.refuse(e.code, e.message);
-      if (e instanceof DataplaneError) return this.refuse(e.errno, `dataplane: ${e.message}`);
-      throw e;
+      const { code, reason } = refusalOf(e);
+      return this.refuse(code, reason);
     }
   }
 

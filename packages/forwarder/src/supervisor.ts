@@ -5,17 +5,24 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   parsePciAddress,
+  ConfigStatus,
+  CoreSchedStatus,
   PortControlOp,
   PortControlStatus,
   StatsStatus,
   wire,
   type Config,
+  type ConfigRequest,
+  type ConfigResponse,
+  type CoreSchedRequest,
+  type CoreSchedResponse,
   type Logger,
   type PortControlRequest,
   type PortControlResponse,
   type StatsRequest,
   type StatsResponse,
 } from '@vio4wd/common';
+import { CoreSched, type CpuDriver } from './core-sched.js';
 import { DataplaneProcess, describeExit } from './dataplane-process.js';
 import { PortControl, type RelayDriver } from './port-control.js';
 import { RelayTable, toDataplaneRequest, vfLabel, type RelaySpec } from './relay-table.js';
@@ -24,6 +31,12 @@ import { answerStats } from './stats.js';
 import { ZmqServer } from './zmq-server.js';
 
 const EBADMSG = 74;
+
+/** A served ZeroMQ endpoint, whatever its messages. */
+interface Endpoint {
+  start(group?: number): Promise<void>;
+  stop(): Promise<void>;
+}
 
 const errorText = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
@@ -43,7 +56,7 @@ export class Supervisor {
   readonly table: RelayTable;
   private readonly state: StateFile;
   private readonly dataplane: DataplaneProcess;
-  private readonly servers: ZmqServer<unknown, unknown>[] = [];
+  private readonly servers: Endpoint[] = [];
   private stopping = false;
   /** Settles when the dataplane runs with every relay restored; port control waits for it. */
   private recovering: Promise<void> = Promise.resolve();
@@ -91,10 +104,23 @@ export class Supervisor {
     },
   };
 
+  private readonly cpuDriver: CpuDriver = {
+    setCpu: async (id, cpu) => {
+      await this.recovering;
+      await this.client.setCpu(id, cpu);
+    },
+    relayCpus: async () => {
+      await this.recovering;
+      const stats = await this.client.stats();
+      return new Map(stats.relays.map((r) => [r.id, r.cpu]));
+    },
+  };
+
   /** Start everything; resolves once the endpoints serve. */
   async start(): Promise<void> {
     const c = this.config;
-    for (const dir of [path.dirname(c.controlSocket), ipcDir(c.zmqPortControlEp), ipcDir(c.zmqStatsEp)])
+    const endpoints = [c.zmqPortControlEp, c.zmqStatsEp, ...(c.coreSchedEnable ? [c.zmqCoreSchedEp] : []), c.zmqConfigEp];
+    for (const dir of [path.dirname(c.controlSocket), ...endpoints.map(ipcDir)])
       if (dir) fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
     // Read before anything starts: an unreadable state file stops us here.
     const saved = this.state.load();
@@ -125,9 +151,30 @@ export class Supervisor {
       handle: (r) => answerStats(r, this.client, this.table),
       errorReply: () => ({ status: StatsStatus.EBADR, relay: [] }),
     }, this.log);
-    for (const s of [portServer, statsServer]) {
-      await s.start();
-      this.servers.push(s as ZmqServer<unknown, unknown>);
+    const servers: Endpoint[] = [portServer, statsServer];
+    const coreSched = new CoreSched(c.cpuMask, this.table, this.cpuDriver, this.log);
+    if (c.coreSchedEnable) {
+      servers.push(new ZmqServer<CoreSchedRequest, CoreSchedResponse>(c.zmqCoreSchedEp, {
+        name: 'core scheduling',
+        decode: (f) => wire.CoreSchedRequest.decode(f),
+        encode: (r) => wire.CoreSchedResponse.encode(r),
+        handle: (r) => coreSched.handle(r),
+        errorReply: (reason) => ({ status: CoreSchedStatus.ERROR, error_code: EBADMSG, error_code_source: reason, eal_cores: [] }),
+      }, this.log));
+    }
+    if (c.zmqConfigEp !== '') {
+      servers.push(new ZmqServer<ConfigRequest, ConfigResponse>(c.zmqConfigEp, {
+        name: 'config',
+        decode: (f) => wire.ConfigRequest.decode(f),
+        encode: (r) => wire.ConfigResponse.encode(r),
+        handle: () => coreSched.relayCpuMap(),
+        errorReply: () => ({ status: ConfigStatus.EBADR, relay_cpu_map: [] }),
+      }, this.log));
+    }
+    const { gid } = await this.dataplane.socketIds();
+    for (const s of servers) {
+      await s.start(gid ?? undefined);
+      this.servers.push(s);
     }
     this.writePidFile();
     this.readySince = Date.now();

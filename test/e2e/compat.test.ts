@@ -1,0 +1,312 @@
+// Wire compatibility checked by an implementation we did not write: the
+// official protobuf runtime (Debian's python3-protobuf, our .proto compiled by
+// protoc) and python3-zmq. Python drives every endpoint of the real
+// supervisor; then Python plays the daemon and our clients talk to it.
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { execa } from 'execa';
+import { z } from 'zod';
+import { CoreSchedStatus, ConfigStatus, statsResponseSchema, wire, zmqRequest } from '@vio4wd/common';
+import { Forwarder, PORTCTL_BIN, ROOT, STATS_BIN, cleanDpdkRuntime } from '../lib/forwarder.js';
+
+jest.setTimeout(120000);
+
+// Debian's interpreter: the one python3-protobuf and python3-zmq belong to.
+const PYTHON = '/usr/bin/python3';
+const PEER = path.join(ROOT, 'test/compat/pb_peer.py');
+
+const peerLine = z.object({
+  parsed: z.boolean(),
+  initialized: z.boolean().optional(),
+  missing: z.array(z.string()).optional(),
+  msg: z.record(z.string(), z.unknown()).optional(),
+  error: z.string().optional(),
+  hex: z.string().optional(),
+  ep: z.string().optional(),
+});
+type PeerLine = z.infer<typeof peerLine>;
+
+interface Step {
+  ep: string;
+  request?: string;
+  reply: string;
+  msg?: Record<string, unknown>;
+  raw_hex?: string;
+}
+
+/** Sends the steps with the official runtime; one decoded reply per step. */
+async function python(steps: Step[]): Promise<PeerLine[]> {
+  const r = await execa(PYTHON, [PEER, 'client'], { input: JSON.stringify(steps), reject: false });
+  if (r.exitCode !== 0) throw new Error(`pb_peer client failed (${r.exitCode}):\n${r.stderr}`);
+  return r.stdout.split('\n').filter((l) => l !== '').map((l) => peerLine.parse(JSON.parse(l)));
+}
+
+/** A reply the official runtime parsed, with every required field: its fields. */
+function wellFormed(line: PeerLine | undefined): Record<string, unknown> {
+  expect(line?.parsed).toBe(true);
+  expect(line?.missing).toEqual([]);
+  expect(line?.initialized).toBe(true);
+  return line?.msg ?? {};
+}
+
+const pci = (bus: number, fn: number) => ({ domain: 0, bus, slot: 0, function: fn });
+
+describe('the official protobuf runtime drives the supervisor', () => {
+  let fwd: Forwarder;
+  let dir: string;
+  let coreSchedEp: string;
+  let configEp: string;
+
+  beforeAll(async () => {
+    dir = Forwarder.scratch('pb');
+    coreSchedEp = `ipc://${dir}/core_sched`;
+    configEp = `ipc://${dir}/config`;
+    fwd = Forwarder.write(dir, {
+      vhostClient: false,
+      extra: [
+        'VIRTIOFWD_DEVICE_ALIASES=(0000:ff:00.1=net_null0 0000:ff:00.2=net_null1)',
+        'VIO4WD_CORE_SCHED_ENABLE=true',
+        `VIRTIOFWD_ZMQ_CORE_SCHED_EP=${coreSchedEp}`,
+        `VIRTIOFWD_ZMQ_CONFIG_EP=${configEp}`,
+      ],
+    });
+    await fwd.start();
+  });
+
+  afterAll(async () => {
+    await fwd.stop();
+    cleanDpdkRuntime(`vio4wd-${path.basename(dir)}`);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('add, add_sock, query_pci, stats, config, GET_EAL_CORES, UPDATE, remove_sock, remove: well-formed replies', async () => {
+    const pc = (msg: Record<string, unknown>): Step => ({ ep: fwd.portControlEp, request: 'PortControlRequest', reply: 'PortControlResponse', msg });
+    const st = (msg: Record<string, unknown>): Step => ({ ep: fwd.statsEp, request: 'StatsRequest', reply: 'StatsResponse', msg });
+    const cs = (msg: Record<string, unknown>): Step => ({ ep: coreSchedEp, request: 'CoreSchedRequest', reply: 'CoreSchedResponse', msg });
+    const sock2 = `${dir}/vm2.sock`;
+    const r = await python([
+      pc({ op: 'ADD', pci_addrs: [pci(0xff, 1)], virtio_id: 1, conditional: false }),
+      pc({ op: 'ADD_SOCK', pci_addrs: [pci(0xff, 2)], vhost_path: sock2, conditional: false }),
+      pc({ op: 'QUERY_PCI', vhost_path: sock2 }),
+      st({}),
+      st({ relay: [1], delay: 200 }),
+      st({ include_inactive: false }),
+      { ep: configEp, request: 'ConfigRequest', reply: 'ConfigResponse', msg: {} },
+      cs({ op: 'GET_EAL_CORES' }),
+      cs({ op: 'UPDATE', relay_cpu_map: [{ relay_number: 1, vf2virtio_cpu: 1, virtio2vf_cpu: 1 }] }),
+      cs({ op: 'UPDATE', relay_cpu_map: [{ relay_number: 1, vf2virtio_cpu: 0, virtio2vf_cpu: 1 }] }),
+      cs({ op: 'UPDATE', relay_cpu_map: [{ relay_number: 9, vf2virtio_cpu: 1, virtio2vf_cpu: 1 }] }),
+      pc({ op: 'REMOVE_SOCK', vhost_path: sock2, conditional: false }),
+      pc({ op: 'REMOVE', pci_addrs: [pci(0xff, 1)], virtio_id: 1, conditional: false }),
+      pc({ op: 'QUERY_PCI', vhost_path: sock2 }),
+      st({}),
+    ]);
+    expect(r).toHaveLength(15);
+    const [add, addSock, query, all, one, active, config, cores, update, outside, missing, removeSock, remove, queryGone, none] = r.map(wellFormed);
+
+    expect(add).toEqual({ status: 'OK' });
+    expect(addSock).toEqual({ status: 'OK' });
+    expect(query).toEqual({ status: 'OK', query_string: '0000:ff:00.2' });
+
+    expect(all?.status).toBe('OK');
+    const relays = z.array(z.object({ id: z.number(), active: z.boolean(), vhost: z.object({ vhost_socket_name: z.string() }), vf: z.object({ pci_addr_str: z.string() }) }).loose()).parse(all?.relay);
+    expect(relays.map((x) => x.id)).toEqual([0, 1]);
+    expect(relays.map((x) => x.vf.pci_addr_str)).toEqual(['0000:ff:00.2', '0000:ff:00.1']);
+    expect(relays[0]?.vhost.vhost_socket_name).toBe(sock2);
+    expect(relays.every((x) => !x.active)).toBe(true);
+
+    // net_null's receive never runs dry: with no VM the relay drops what it
+    // reads, so its receive rate over the 200 ms is well above zero.
+    const oneRelay = z.array(z.object({ id: z.number(), vf_to_vm: z.object({ pkt_rate_rx_from_vf: z.number(), pkts_dropped_vm_not_connected: z.string() }).loose() }).loose()).parse(one?.relay);
+    expect(oneRelay.map((x) => x.id)).toEqual([1]);
+    expect(oneRelay[0]?.vf_to_vm.pkt_rate_rx_from_vf).toBeGreaterThan(1000);
+    expect(Number(oneRelay[0]?.vf_to_vm.pkts_dropped_vm_not_connected)).toBeGreaterThan(0);
+    expect(active).toEqual({ status: 'OK' });
+
+    expect(config).toEqual({ status: 'OK', relay_cpu_map: [
+      { relay_number: 0, vf2virtio_cpu: 1, virtio2vf_cpu: 1 },
+      { relay_number: 1, vf2virtio_cpu: 1, virtio2vf_cpu: 1 },
+    ] });
+    expect(cores).toEqual({ status: 'OK', eal_cores: [1] });
+    expect(update).toEqual({ status: 'OK' });
+    // CPU 0 is the control thread's, not a worker: refused (the original accepted it).
+    expect(outside).toMatchObject({ status: 'ERROR', error_code: 22 });
+    expect(outside?.error_code_source).toMatch(/VF->VM CPU 0 is not a worker CPU/);
+    expect(missing).toMatchObject({ status: 'ERROR', error_code: 2 });
+    expect(missing?.error_code_source).toMatch(/relay 9 does not exist/);
+
+    expect(removeSock).toEqual({ status: 'OK' });
+    expect(remove).toEqual({ status: 'OK' });
+    expect(queryGone?.status).toBe('ERROR');
+    expect(none).toEqual({ status: 'OK' });
+  });
+
+  test('frames the official runtime calls garbage get each endpoint\'s error reply', async () => {
+    const garbage = Buffer.from('\xff\xffnot protobuf', 'latin1').toString('hex');
+    const r = await python([
+      { ep: fwd.portControlEp, reply: 'PortControlResponse', raw_hex: garbage },
+      { ep: fwd.statsEp, reply: 'StatsResponse', raw_hex: garbage },
+      { ep: coreSchedEp, reply: 'CoreSchedResponse', raw_hex: garbage },
+      { ep: configEp, reply: 'ConfigResponse', raw_hex: garbage },
+      // A PortControlRequest without its required op; a CoreSchedRequest whose op is 7.
+      { ep: fwd.portControlEp, reply: 'PortControlResponse', raw_hex: '1807' },
+      { ep: coreSchedEp, reply: 'CoreSchedResponse', raw_hex: '0807' },
+    ]);
+    const [pc, st, cs, cf, noOp, badOp] = r.map(wellFormed);
+    expect(pc).toMatchObject({ status: 'ERROR', error_code: 74 });
+    expect(st).toEqual({ status: 'EBADR' });
+    expect(cs).toMatchObject({ status: 'ERROR', error_code: 74 });
+    expect(cf).toEqual({ status: 'EBADR' });
+    expect(noOp).toMatchObject({ status: 'ERROR', error_code: 74 });
+    expect(noOp?.error_code_source).toMatch(/op/);
+    expect(badOp).toMatchObject({ status: 'ERROR', error_code: 74 });
+  });
+});
+
+describe('our clients against a daemon played by the official runtime', () => {
+  let dir: string;
+  let peer: ReturnType<typeof execa> | undefined;
+  const seen: PeerLine[] = [];
+
+  const eps = () => ({
+    pc: `ipc://${dir}/port_control`,
+    st: `ipc://${dir}/stats`,
+    cs: `ipc://${dir}/core_sched`,
+    cf: `ipc://${dir}/config`,
+  });
+
+  const dirStats = (prefix: string, a: string, b: string) => ({
+    active: true,
+    internal_state: 'connected',
+    [`pkts_rx_from_${a}`]: '5000000000',
+    [`bytes_rx_from_${a}`]: '320000000000',
+    [`pkts_tx_to_${b}`]: '4999999990',
+    [`bytes_tx_to_${b}`]: '319999999360',
+    [`pkts_dropped_${b}_queue_full`]: '7',
+    [`bytes_dropped_${b}_queue_full`]: '448',
+    [`pkts_dropped_${b}_not_connected`]: '3',
+    [`bytes_dropped_${b}_not_connected`]: '192',
+    [`pkt_rate_rx_from_${a}`]: 1500000.5,
+    [`byte_rate_rx_from_${a}`]: 96000032,
+    [`pkt_rate_tx_to_${b}`]: 1499999.5,
+    [`byte_rate_tx_to_${b}`]: 95999968,
+    _: prefix,
+  });
+  const strip = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([k]) => k !== '_'));
+
+  beforeAll(async () => {
+    dir = Forwarder.scratch('pbd');
+    const e = eps();
+    const spec = {
+      [e.pc]: { request: 'PortControlRequest', reply: 'PortControlResponse', msg: { status: 'OK', query_string: '0000:05:08.1' } },
+      [e.st]: {
+        request: 'StatsRequest',
+        reply: 'StatsResponse',
+        msg: {
+          status: 'OK',
+          relay: [{
+            id: 4,
+            active: true,
+            ident: 'net_0000:05:08.1',
+            cpu: { vf_to_vm: 2, vm_to_vf: 3 },
+            vhost: { vhost_socket_name: '/tmp/virtio-forwarder4.sock' },
+            vf: { pci_addr_str: '0000:05:08.1' },
+            vf_to_vm: strip(dirStats('f', 'vf', 'vm')),
+            vm_to_vf: strip(dirStats('m', 'vm', 'vf')),
+            socket_id: 1,
+          }],
+        },
+      },
+      [e.cs]: { request: 'CoreSchedRequest', reply: 'CoreSchedResponse', msg: { status: 'OK', eal_cores: [2, 3, 5] } },
+      [e.cf]: { request: 'ConfigRequest', reply: 'ConfigResponse', msg: { status: 'OK', relay_cpu_map: [{ relay_number: 4, vf2virtio_cpu: 2, virtio2vf_cpu: 3 }] } },
+    };
+    const p = execa(PYTHON, [PEER, 'server', JSON.stringify(spec)], { stdin: 'pipe', stdout: 'pipe', stderr: 'inherit', buffer: false, reject: false });
+    peer = p;
+    let buf = '';
+    let ready!: () => void;
+    const isReady = new Promise<void>((resolve) => {
+      ready = resolve;
+    });
+    p.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        const obj: unknown = JSON.parse(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+        if (z.object({ ready: z.literal(true) }).safeParse(obj).success) ready();
+        else seen.push(peerLine.parse(obj));
+      }
+    });
+    await Promise.race([isReady, p.then((r) => Promise.reject(new Error(`pb_peer server exited: ${String(r.exitCode)}`)))]);
+  });
+
+  afterAll(async () => {
+    peer?.stdin?.end();
+    await peer;
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Runs a client; returns its result and the one request the peer saw meanwhile, as the official runtime decoded it. */
+  async function observed<T>(run: () => Promise<T>): Promise<{ result: T; got: Record<string, unknown>; hex: string }> {
+    const before = seen.length;
+    const result = await run();
+    // The peer prints a request before it replies; its line may still be in the pipe.
+    for (let i = 0; i < 100 && seen.length === before; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(seen.length).toBe(before + 1);
+    return { result, got: wellFormed(seen[before]), hex: seen[before]?.hex ?? '' };
+  }
+  const portctl = (...args: string[]) => observed(() => execa('node', [PORTCTL_BIN, ...args, '--zmq_ep', eps().pc], { reject: false }));
+
+  test('vio4wd-portctl: the requests parse in the official runtime and its replies decode', async () => {
+    const { result: q, got: query } = await portctl('query_pci', '--vhost-path=/tmp/virtio-forwarder4.sock');
+    expect(q.stderr).toBe('');
+    expect(q.exitCode).toBe(0);
+    expect(q.stdout.trim()).toBe('0000:05:08.1');
+    expect(query).toEqual({ op: 'QUERY_PCI', vhost_path: '/tmp/virtio-forwarder4.sock', conditional: false });
+
+    const { result: add, got: addReq } = await portctl('add', '--virtio-id=3', '--pci-addr=0000:05:08.1');
+    expect(add.exitCode).toBe(0);
+    expect(addReq).toEqual({ op: 'ADD', virtio_id: 3, pci_addrs: [{ domain: 0, bus: 5, slot: 8, function: 1 }], conditional: false });
+
+    const { result: bond, got: bondReq } = await portctl('add', '--virtio-id=6', '--pci-addr=0000:05:08.2', '--pci-addr=0000:05:08.3',
+      '--name=bond6', '--mode=4', '--conditional');
+    expect(bond.exitCode).toBe(0);
+    expect(bondReq).toEqual({
+      op: 'ADD', virtio_id: 6, name: 'bond6', mode: 4, conditional: true,
+      pci_addrs: [{ domain: 0, bus: 5, slot: 8, function: 2 }, { domain: 0, bus: 5, slot: 8, function: 3 }],
+    });
+
+    const { result: rs, got: rsReq } = await portctl('remove_sock', '--pci-addr=0000:05:08.1');
+    expect(rs.exitCode).toBe(0);
+    expect(rsReq).toEqual({ op: 'REMOVE_SOCK', pci_addrs: [{ domain: 0, bus: 5, slot: 8, function: 1 }], conditional: false });
+  });
+
+  test('vio4wd-stats: a packed relay list the official runtime reads, and 64-bit counters and rates decoded exactly', async () => {
+    const { result: s, got, hex } = await observed(() =>
+      execa('node', [STATS_BIN, '--json', '--relay=4', '--relay=7', '--delay=0', '--zmq_ep', eps().st], { reject: false }));
+    expect(s.exitCode).toBe(0);
+    expect(got).toEqual({ relay: [4, 7], include_inactive: true, delay: 0 });
+    // Field 1, length-delimited: the relay list went out packed, as the .proto says.
+    expect(hex.startsWith('0a020407')).toBe(true);
+    const rep = statsResponseSchema.parse(JSON.parse(s.stdout));
+    expect(rep.status).toBe(0);
+    const r = rep.relay[0];
+    expect(r).toMatchObject({ id: 4, active: true, ident: 'net_0000:05:08.1', cpu: { vf_to_vm: 2, vm_to_vf: 3 }, socket_id: 1 });
+    expect(r?.vf_to_vm).toMatchObject({ pkts_rx_from_vf: 5000000000, bytes_rx_from_vf: 320000000000, pkts_tx_to_vm: 4999999990,
+      pkts_dropped_vm_queue_full: 7, bytes_dropped_vm_not_connected: 192, pkt_rate_rx_from_vf: 1500000.5 });
+    expect(r?.vm_to_vf).toMatchObject({ pkts_rx_from_vm: 5000000000, bytes_tx_to_vf: 319999999360, pkts_dropped_vf_not_connected: 3,
+      byte_rate_tx_to_vf: 95999968 });
+  });
+
+  test('our core-scheduling and config codecs read the replies the official runtime encodes', async () => {
+    const get = await observed(() => zmqRequest(eps().cs, wire.CoreSchedRequest.encode({ op: 1, relay_cpu_map: [] }), 5000));
+    expect(get.got).toEqual({ op: 'GET_EAL_CORES' });
+    expect(wire.CoreSchedResponse.decode(get.result)).toEqual({ status: CoreSchedStatus.OK, eal_cores: [2, 3, 5] });
+    const up = wire.CoreSchedRequest.encode({ op: 0, relay_cpu_map: [{ relay_number: 4, vf2virtio_cpu: 5, virtio2vf_cpu: 2 }] });
+    const update = await observed(() => zmqRequest(eps().cs, up, 5000));
+    expect(update.got).toEqual({ op: 'UPDATE', relay_cpu_map: [{ relay_number: 4, vf2virtio_cpu: 5, virtio2vf_cpu: 2 }] });
+    const config = await observed(() => zmqRequest(eps().cf, wire.ConfigRequest.encode({}), 5000));
+    expect(config.got).toEqual({});
+    expect(wire.ConfigResponse.decode(config.result)).toEqual({ status: ConfigStatus.OK, relay_cpu_map: [{ relay_number: 4, vf2virtio_cpu: 2, virtio2vf_cpu: 3 }] });
+  });
+});
