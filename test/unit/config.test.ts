@@ -75,7 +75,7 @@ describe('configuration file', () => {
     ['VIRTIOFWD_VFIO_VF_TOKEN=not-a-uuid', /empty \(no token\), 0 \(default token\) or a UUID/],
     ['VIRTIOFWD_VHOST_CLIENT=maybe', /VIRTIOFWD_VHOST_CLIENT: 'maybe' is not allowed/],
     ['VIRTIOFWD_SOCKET_FNAME_PATTERN=vm.sock', /exactly one %u/],
-    ['JUST_A_WORD', /line 2: expected NAME=value/],
+    ['JUST_A_WORD', /f:2: expected NAME=value/],
   ])('%s is refused with a message naming the variable', (line, re) => {
     const p = problems(`${base}${line}\n`);
     expect(p.join('\n')).toMatch(re);

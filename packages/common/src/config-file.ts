@@ -18,7 +18,7 @@ export class ConfigError extends Error {
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** Splits shell words: whitespace separates, quotes group, # starts a comment. */
-function words(text: string, line: number, problems: string[]): string[] {
+function words(text: string, where: string, problems: string[]): string[] {
   const out: string[] = [];
   let cur = '';
   let inWord = false;
@@ -27,7 +27,7 @@ function words(text: string, line: number, problems: string[]): string[] {
     if (c === "'" || c === '"') {
       const end = text.indexOf(c, i + 1);
       if (end < 0) {
-        problems.push(`line ${line}: unterminated ${c} quote`);
+        problems.push(`${where}: unterminated ${c} quote`);
         return out;
       }
       cur += text.slice(i + 1, end);
@@ -41,7 +41,10 @@ function words(text: string, line: number, problems: string[]): string[] {
       cur = '';
       inWord = false;
     } else if (c === '#' && !inWord) {
-      break;
+      // To the end of the line: an array may go on on the next one.
+      const nl = text.indexOf('\n', i);
+      if (nl < 0) break;
+      i = nl - 1;
     } else {
       cur += c;
       inWord = true;
@@ -51,19 +54,21 @@ function words(text: string, line: number, problems: string[]): string[] {
   return out;
 }
 
-export function parseConfigText(text: string): RawEntry[] {
+/** source names the file in problems ("source:line: ..."). */
+export function parseConfigText(text: string, source = 'config'): RawEntry[] {
   const entries: RawEntry[] = [];
   const problems: string[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const lineNo = i + 1;
+    const where = `${source}:${lineNo}`;
     let line = (lines[i] ?? '').trim();
     if (line === '' || line.startsWith('#')) continue;
     if (line.startsWith('export ')) line = line.slice(7).trim();
     const eq = line.indexOf('=');
     const name = eq < 0 ? line : line.slice(0, eq);
     if (eq < 0 || !NAME.test(name)) {
-      problems.push(`line ${lineNo}: expected NAME=value, found '${line}'`);
+      problems.push(`${where}: expected NAME=value, found '${line}'`);
       continue;
     }
     let rest = line.slice(eq + 1);
@@ -73,15 +78,15 @@ export function parseConfigText(text: string): RawEntry[] {
       while (!/\)\s*(#.*)?$/.test(body) && i + 1 < lines.length) body += '\n' + (lines[++i] ?? '');
       const close = body.lastIndexOf(')');
       if (close < 0) {
-        problems.push(`line ${lineNo}: ${name}: array is missing its closing ')'`);
+        problems.push(`${where}: ${name}: array is missing its closing ')'`);
         continue;
       }
-      entries.push({ name, values: words(body.slice(0, close), lineNo, problems), isArray: true, line: lineNo });
+      entries.push({ name, values: words(body.slice(0, close), where, problems), isArray: true, line: lineNo });
       continue;
     }
-    const w = words(rest, lineNo, problems);
+    const w = words(rest, where, problems);
     if (w.length > 1) {
-      problems.push(`line ${lineNo}: ${name}: value has unquoted spaces (quote it, or use an array: ${name}=(a b))`);
+      problems.push(`${where}: ${name}: value has unquoted spaces (quote it, or use an array: ${name}=(a b))`);
       continue;
     }
     rest = w[0] ?? '';

@@ -165,7 +165,8 @@ const vfioToken: Parser<string | null> = (e) => {
   const v = scalar(e);
   if (v === '' || v.toLowerCase() === 'none') return null;
   if (v === '0') return '0';
-  if (z.uuid().safeParse(v).success) return v.toLowerCase();
+  // Any 8-4-4-4-12 hex UUID, as DPDK's rte_uuid_parse takes it (not only RFC 4122 variants).
+  if (z.guid().safeParse(v).success) return v.toLowerCase();
   throw new VarError(`'${v}' is not allowed; allowed: empty (no token), 0 (default token) or a UUID`);
 };
 
@@ -197,7 +198,7 @@ function varSpecs(hostCpus: number): Record<string, VarSpec> {
   VIRTIOFWD_VHOST_CLIENT: { key: 'vhostClient', default: 'true', parse: bool },
   VIRTIOFWD_STATIC_VFS: { key: 'staticVfs', default: [], parse: staticVfs },
   VIRTIOFWD_CPU_PINS: { key: 'cpuPins', default: [], parse: cpuPins },
-  VIRTIOFWD_MASTER_LCORE: { key: 'masterLcore', default: '0', parse: (e) => (scalar(e) === '' ? 0 : intIn(0, 1023)(e)) },
+  VIRTIOFWD_MASTER_LCORE: { key: 'masterLcore', default: '0', parse: (e) => (scalar(e) === '' ? 0 : intIn(0, hostCpus - 1)(e)) },
   VIRTIOFWD_PID_DIR: { key: 'pidDir', default: '/var/run', parse: absPath },
   VIRTIOFWD_JUMBO: { key: 'jumbo', default: 'false', parse: bool },
   VIRTIOFWD_MRGBUF: { key: 'mergeableBuffers', default: 'false', parse: bool },
@@ -251,7 +252,7 @@ export interface ParseOptions {
 
 export function parseConfig(textContent: string, source = 'config', opts: ParseOptions = {}): LoadedConfig {
   const vars = varSpecs(Math.max(opts.hostCpus ?? os.cpus().length, 1));
-  const entries = parseConfigText(textContent);
+  const entries = parseConfigText(textContent, source);
   const byName = new Map<string, RawEntry>();
   const warnings: string[] = [];
   for (const e of entries) {
@@ -275,24 +276,27 @@ export function parseConfig(textContent: string, source = 'config', opts: ParseO
       problems.push(`${source}:${entry.line}: ${name}: ${e.message}`);
     }
   }
-  const config = out as unknown as Config;
-  if (problems.length === 0) {
+  const config = out as unknown as Partial<Config>;
+  const at = (name: string) => `${source}:${byName.get(name)?.line ?? 0}`;
+  // Checks across variables, for those that parsed.
+  if (config.cpuMask && config.cpuPins) {
+    const mask = config.cpuMask;
     for (const pin of config.cpuPins) {
-      for (const cpu of [pin.vfToVm, pin.vmToVf]) {
-        if (!config.cpuMask.includes(cpu))
-          problems.push(`${source}:${byName.get('VIRTIOFWD_CPU_PINS')?.line ?? 0}: VIRTIOFWD_CPU_PINS: CPU ${cpu} of relay ${pin.relay} is not in VIRTIOFWD_CPU_MASK (${config.cpuMask.join(',')})`);
+      for (const cpu of new Set([pin.vfToVm, pin.vmToVf])) {
+        if (!mask.includes(cpu))
+          problems.push(`${at('VIRTIOFWD_CPU_PINS')}: VIRTIOFWD_CPU_PINS: CPU ${cpu} of relay ${pin.relay} is not in VIRTIOFWD_CPU_MASK (${mask.join(',')})`);
       }
     }
-    if (config.cpuMask.includes(config.masterLcore))
-      problems.push(`${source}: VIRTIOFWD_MASTER_LCORE ${config.masterLcore} is also in VIRTIOFWD_CPU_MASK; the control thread needs a CPU of its own`);
-    const ids = new Set<number>();
-    for (const vf of config.staticVfs) {
-      if (ids.has(vf.virtioId)) problems.push(`${source}: VIRTIOFWD_STATIC_VFS: virtio id ${vf.virtioId} is given twice`);
-      ids.add(vf.virtioId);
-    }
+  }
+  if (config.cpuMask && config.masterLcore !== undefined && config.cpuMask.includes(config.masterLcore))
+    problems.push(`${at('VIRTIOFWD_CPU_MASK')}: VIRTIOFWD_CPU_MASK: CPU ${config.masterLcore} is VIRTIOFWD_MASTER_LCORE's; the control thread needs a CPU of its own`);
+  const ids = new Set<number>();
+  for (const vf of config.staticVfs ?? []) {
+    if (ids.has(vf.virtioId)) problems.push(`${at('VIRTIOFWD_STATIC_VFS')}: VIRTIOFWD_STATIC_VFS: virtio id ${vf.virtioId} is given twice`);
+    ids.add(vf.virtioId);
   }
   if (problems.length) throw new ConfigError(problems);
-  return { config, warnings };
+  return { config: config as Config, warnings };
 }
 
 export function loadConfig(path: string, opts: ParseOptions = {}): LoadedConfig {
