@@ -25,6 +25,7 @@
 #include "control.h"
 #include "json.h"
 #include "log.h"
+#include "notify.h"
 #include "relay.h"
 #include "request.h"
 #include "vhost.h"
@@ -179,6 +180,7 @@ static void handle(char *payload, size_t len, struct json *j)
 {
 	struct request req;
 	char err[512];
+	bool sent = false;
 	int rc;
 
 	rc = request_parse(payload, len, &req, err, sizeof(err));
@@ -195,6 +197,13 @@ static void handle(char *payload, size_t len, struct json *j)
 		break;
 	case OP_SET_CPU:
 		rc = relay_set_cpu(req.relay.id, req.relay.cpu, err, sizeof(err));
+		break;
+	case OP_NOTIFY:
+		rc = notify_ready(req.status, err, sizeof(err));
+		if (rc > 0)
+			LOG(INFO, "told the service manager: ready (%s)", req.status != NULL ? req.status : "");
+		sent = rc > 0;
+		rc = rc > 0 ? 0 : rc;
 		break;
 	case OP_STATS:
 		if (req.has_id && relay_get(req.relay.id) == NULL) {
@@ -243,6 +252,9 @@ static void handle(char *payload, size_t len, struct json *j)
 		break;
 	case OP_SHUTDOWN:
 		*quit_flag = 1;
+		break;
+	case OP_NOTIFY:
+		json_bool(j, "sent", sent);
 		break;
 	default:
 		break;

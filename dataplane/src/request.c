@@ -24,6 +24,7 @@ static const char *const add_required[] = { "id", "vf", "vhost", NULL };
 static const char *const add_optional[] = { "mode", "cpu", "bond", "bond_mode", NULL };
 static const char *const id_only[] = { "id", NULL };
 static const char *const id_cpu[] = { "id", "cpu", NULL };
+static const char *const status_only[] = { "status", NULL };
 
 static const struct op_spec ops[] = {
 	{ "hello", OP_HELLO, none, none },
@@ -32,6 +33,7 @@ static const struct op_spec ops[] = {
 	{ "stats", OP_STATS, none, id_only },
 	{ "shutdown", OP_SHUTDOWN, none, none },
 	{ "set_cpu", OP_SET_CPU, id_cpu, none },
+	{ "notify", OP_NOTIFY, none, status_only },
 };
 
 static int in_list(const char *const *list, const char *key)
@@ -166,6 +168,13 @@ int request_parse(char *buf, size_t len, struct request *req, char *err, size_t 
 			if (parse_uint(val, 6, &v) != 0)
 				FAIL("bond_mode must be 0 to 6");
 			req->relay.bond_mode = (unsigned int)v;
+		} else if (strcmp(k, "status") == 0) {
+			if (strlen(val) >= STATUS_MAX)
+				FAIL("status must be shorter than %d characters", STATUS_MAX);
+			for (const char *c = val; *c != '\0'; c++)
+				if ((unsigned char)*c < 0x20 || *c == 0x7f)
+					FAIL("status must be printable text");
+			req->status = val;
 		} else if (strcmp(k, "cpu") == 0) {
 			if (parse_cpu_pair(val, req->relay.cpu) != 0)
 				FAIL("cpu must be 'VF2VM_CPU,VM2VF_CPU'");

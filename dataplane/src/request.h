@@ -8,6 +8,7 @@
 #include "relay.h"
 
 #define REQUEST_MAX 4096
+#define STATUS_MAX 256
 
 enum request_op {
 	OP_HELLO,
@@ -16,6 +17,7 @@ enum request_op {
 	OP_STATS,
 	OP_SHUTDOWN,
 	OP_SET_CPU,
+	OP_NOTIFY,
 };
 
 /* A validated control request. Strings point into the parsed buffer. */
@@ -23,6 +25,7 @@ struct request {
 	enum request_op op;
 	struct relay_request relay;  /* OP_ADD_RELAY; id also for remove/stats */
 	bool has_id;
+	const char *status;          /* OP_NOTIFY: printable text, may be NULL */
 };
 
 /*

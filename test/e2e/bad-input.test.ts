@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { PortControlStatus, StatsStatus, wire, zmqRequest, type PortControlRequestInput } from '@vio4wd/common';
+import { pciDriversLoaded } from '@vio4wd/forwarder';
 import { Forwarder, cleanDpdkRuntime } from '../lib/forwarder.js';
 
 jest.setTimeout(120000);
@@ -15,7 +16,7 @@ beforeAll(async () => {
   dir = Forwarder.scratch('bad');
   fwd = Forwarder.write(dir, {
     vhostClient: false,
-    extra: ['VIRTIOFWD_DEVICE_ALIASES=(0000:ff:00.1=net_null0 0000:ff:00.2=net_null1)'],
+    extra: ['VIRTIOFWD_DEVICE_ALIASES=(0000:ff:00.1=net_null0 0000:ff:00.2=net_null1 0000:ff:00.7=net_memif9,role=nonsense)'],
   });
   await fwd.start();
 });
@@ -98,7 +99,19 @@ describe('bad input on the endpoints', () => {
   test('a VF the dataplane cannot attach is refused with its reason and leaves no relay', async () => {
     const cli = await fwd.portctl('add', '--virtio-id=7', '--pci-addr=0000:ff:00.7');
     expect(cli.exitCode).toBe(1);
-    expect(cli.stderr).toMatch(/cannot attach VF '0000:ff:00.7'/);
+    expect(cli.stderr).toMatch(/cannot attach VF 'net_memif9,role=nonsense'/);
+    expect(await relayIds()).toEqual([1]);
+  });
+
+  test('a PCI VF with no vfio-pci (nor uio) driver loaded is refused before the dataplane is asked', async () => {
+    const cli = await fwd.portctl('add', '--virtio-id=6', '--pci-addr=0000:ff:00.6');
+    expect(cli.exitCode).toBe(1);
+    if (pciDriversLoaded().length === 0) {
+      expect(cli.stderr).toMatch(/VF 0000:ff:00.6 is a PCI device and no driver DPDK can use is loaded \(modprobe vfio-pci.*\(error 19\)/);
+    } else {
+      // This host has one: then the dataplane tries, and there is no such device.
+      expect(cli.stderr).toMatch(/cannot attach VF '0000:ff:00.6'/);
+    }
     expect(await relayIds()).toEqual([1]);
   });
 

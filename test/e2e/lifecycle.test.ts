@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, jest, test } from '@jest/globals';
 import { execa } from 'execa';
+import { pciDriversLoaded } from '@vio4wd/forwarder';
 import { FORWARDER_BIN, Forwarder, PORTCTL_BIN, cleanDpdkRuntime, processAlive } from '../lib/forwarder.js';
 
 jest.setTimeout(60000);
@@ -45,6 +46,72 @@ describe('service lifecycle', () => {
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toMatch(/^<3>virtio-forwarder: config: .*virtioforwarder:\d+: VIRTIOFWD_LOG_LEVEL: '9' is not allowed; allowed: an integer from 0 to 7$/m);
     expect(fs.existsSync(path.join(dir, 'dataplane.sock'))).toBe(false);
+  });
+
+  test('a host that fails the pre-flight checks is refused before the dataplane starts, every problem at once', async () => {
+    const dir = Forwarder.scratch('pre');
+    dirs.push(dir);
+    fs.mkdirSync(`${dir}/not-huge`);
+    fs.writeFileSync(`${dir}/file`, '');
+    const fwd = Forwarder.write(dir, {
+      vhostClient: false,
+      extra: [
+        'VIO4WD_NO_HUGE=false',
+        `VIRTIOFWD_HUGETLBFS_MOUNT_POINT=${dir}/not-huge`,
+        `VIO4WD_STATE_DIR=${dir}/file/state`,
+        'VIRTIOFWD_STATIC_VFS=0000:05:08.1=1',
+      ],
+    });
+    const r = await execa('node', [FORWARDER_BIN, '--config', fwd.configPath], { reject: false });
+    expect(r.exitCode).toBe(1);
+    const lines = r.stderr.split('\n').filter((l) => l.includes('pre-flight'));
+    expect(lines[0]).toBe(`<3>virtio-forwarder: pre-flight: VIRTIOFWD_HUGETLBFS_MOUNT_POINT: no hugetlbfs is mounted on ${dir}/not-huge ` +
+      `(mkdir -p ${dir}/not-huge && mount -t hugetlbfs -o pagesize=2M nodev ${dir}/not-huge)`);
+    expect(lines.some((l) => l.startsWith(`<3>virtio-forwarder: pre-flight: VIO4WD_STATE_DIR ${dir}/file/state is not a writable directory: ENOTDIR`))).toBe(true);
+    if (pciDriversLoaded().length === 0)
+      expect(lines).toContain('<3>virtio-forwarder: pre-flight: VF 0000:05:08.1 is a PCI device and no driver DPDK can use is loaded (modprobe vfio-pci, and bind the VF to it)');
+    expect(`${r.stdout}${r.stderr}`).not.toMatch(/starting .*vio4wd-dataplane/);
+    expect(fs.existsSync(path.join(dir, 'dataplane.sock'))).toBe(false);
+  });
+
+  test.each([
+    ['a socket path', (dir: string) => `${dir}/notify`],
+    ['an abstract socket', (dir: string) => `@vio4wd-test-${path.basename(dir)}`],
+  ])('READY=1 reaches $NOTIFY_SOCKET (%s) once the endpoints serve; the ipc files are root:group 0660', async (_kind, where) => {
+    const dir = Forwarder.scratch('ntf');
+    dirs.push(dir);
+    const notifySocket = where(dir);
+    // A service manager's end of the socket (Node.js has no unix datagram sockets; Python does).
+    const listener = execa('/usr/bin/python3', ['-c', [
+      'import socket, sys',
+      's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+      "a = sys.argv[1]",
+      "s.bind('\\0' + a[1:] if a.startswith('@') else a)",
+      "print('bound', flush=True)",
+      'while True:',
+      "    print(s.recv(4096).decode().replace('\\n', '|'), flush=True)",
+    ].join('\n'), notifySocket], { buffer: false, reject: false, stdout: 'pipe' });
+    let heard = '';
+    listener.stdout.on('data', (d: Buffer) => {
+      heard += d.toString();
+    });
+    try {
+      for (let i = 0; i < 100 && !heard.includes('bound'); i++) await new Promise((r) => setTimeout(r, 50));
+      const fwd = Forwarder.write(dir, { vhostClient: false, extra: ['VIRTIOFWD_SOCKET_GROUP=nogroup'] });
+      await fwd.start(30000, { NOTIFY_SOCKET: notifySocket });
+      for (let i = 0; i < 100 && !heard.includes('READY=1'); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(heard.split('\n').filter((l) => l !== 'bound' && l !== '')).toEqual(['READY=1|STATUS=0 relay(s), vhost-user server mode']);
+      // Ready means serving: port control answers at once.
+      expect((await fwd.portctl('query_pci', `--vhost-path=${dir}/none.sock`)).stderr).toMatch(/query_pci failed/);
+      for (const ep of ['port_control', 'stats']) {
+        const st = fs.statSync(path.join(dir, ep));
+        expect({ ep, uid: st.uid, gid: st.gid, mode: st.mode & 0o777 }).toEqual({ ep, uid: 0, gid: 65534, mode: 0o660 });
+      }
+      expect(await fwd.stop()).toBe(0);
+    } finally {
+      listener.kill();
+      await listener;
+    }
   });
 
   test('vio4wd-portctl says clearly when nobody answers, with its own exit code', async () => {

@@ -78,8 +78,9 @@ export class Forwarder {
     return this.proc?.pid;
   }
 
-  async start(timeoutMs = 30000): Promise<void> {
+  async start(timeoutMs = 30000, env: Record<string, string> = {}): Promise<void> {
     const proc = execa('node', [FORWARDER_BIN, '--config', this.configPath], {
+      env,
       stdout: 'pipe',
       stderr: 'pipe',
       buffer: false,

@@ -7,6 +7,7 @@ import {
   encodeRequest,
   errorReplySchema,
   helloReplySchema,
+  notifyReplySchema,
   okReplySchema,
   statsReplySchema,
   type AddRelayRequest,
@@ -149,6 +150,11 @@ export class DataplaneClient {
 
   stats(id?: number): Promise<StatsReply> {
     return this.call(statsReplySchema, id === undefined ? { op: 'stats' } : { op: 'stats', id });
+  }
+
+  /** Has the dataplane send READY=1 to $NOTIFY_SOCKET; false when there is none. */
+  async notifyReady(status: string): Promise<boolean> {
+    return (await this.call(notifyReplySchema, { op: 'notify', status })).sent;
   }
 
   async shutdown(): Promise<void> {

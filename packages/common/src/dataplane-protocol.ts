@@ -63,6 +63,7 @@ export const statsReplySchema = z.object({
 export type StatsReply = z.infer<typeof statsReplySchema>;
 export const addReplySchema = z.object({ ok: z.literal(true), relay: z.array(dataplaneRelaySchema).length(1) });
 export const okReplySchema = z.object({ ok: z.literal(true) });
+export const notifyReplySchema = z.object({ ok: z.literal(true), sent: z.boolean() });
 
 export interface AddRelayRequest {
   id: number;

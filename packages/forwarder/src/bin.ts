@@ -2,6 +2,7 @@
 // virtio-forwarder daemon entry point.
 import { parseArgs } from 'node:util';
 import { ConfigError, createLogger, DEFAULT_CONFIG_PATH, loadConfig } from '@vio4wd/common';
+import { PreflightError } from './preflight.js';
 import { Supervisor } from './supervisor.js';
 
 async function main(): Promise<number> {
@@ -43,7 +44,8 @@ async function main(): Promise<number> {
   try {
     await supervisor.start();
   } catch (e) {
-    log.error(e instanceof Error ? e.message : String(e));
+    if (e instanceof PreflightError) for (const p of e.problems) log.error(`pre-flight: ${p}`);
+    else log.error(e instanceof Error ? e.message : String(e));
     await supervisor.stop();
     return 1;
   }

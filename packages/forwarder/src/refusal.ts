@@ -4,6 +4,7 @@ import { DataplaneError } from '@vio4wd/common';
 
 export const ENOENT = 2;
 export const EEXIST = 17;
+export const ENODEV = 19;
 export const EINVAL = 22;
 export const ENOSPC = 28;
 export const ENOTSUP = 95;

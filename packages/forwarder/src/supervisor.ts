@@ -25,6 +25,8 @@ import {
 import { CoreSched, type CpuDriver } from './core-sched.js';
 import { DataplaneProcess, describeExit } from './dataplane-process.js';
 import { PortControl, type RelayDriver } from './port-control.js';
+import { directoryProblems, pciDriverProblem, preflight, PreflightError } from './preflight.js';
+import { ENODEV, Refusal } from './refusal.js';
 import { RelayTable, toDataplaneRequest, vfLabel, type RelaySpec } from './relay-table.js';
 import { StateFile } from './state-file.js';
 import { answerStats } from './stats.js';
@@ -88,6 +90,8 @@ export class Supervisor {
   }
 
   private async plug(spec: RelaySpec): Promise<void> {
+    const noDriver = pciDriverProblem(spec.devices);
+    if (noDriver) throw new Refusal(ENODEV, noDriver);
     if (!spec.vhostClient) fs.mkdirSync(path.dirname(spec.vhostPath), { recursive: true });
     await this.client.addRelay(toDataplaneRequest(spec));
   }
@@ -122,8 +126,16 @@ export class Supervisor {
     const endpoints = [c.zmqPortControlEp, c.zmqStatsEp, ...(c.coreSchedEnable ? [c.zmqCoreSchedEp] : []), c.zmqConfigEp];
     for (const dir of [path.dirname(c.controlSocket), ...endpoints.map(ipcDir)])
       if (dir) fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
-    // Read before anything starts: an unreadable state file stops us here.
-    const saved = this.state.load();
+    // Read before anything starts: an unreadable state file stops us here
+    // (unless its directory is the problem: the pre-flight check says so).
+    const saved = directoryProblems(c).length ? [] : this.state.load();
+    const planned = [
+      ...c.staticVfs.map((vf) => ({ devices: [c.deviceAliases.get(vf.pci) ?? vf.pci], bond: false })),
+      ...saved.map((s) => ({ devices: s.devices, bond: s.bond !== undefined })),
+    ];
+    const checked = preflight(c, planned);
+    for (const n of checked.notes) this.log.info(n);
+    if (checked.errors.length) throw new PreflightError(checked.errors);
     await this.dataplane.start();
     this.watchDataplane();
 
@@ -178,7 +190,23 @@ export class Supervisor {
     }
     this.writePidFile();
     this.readySince = Date.now();
-    this.log.notice(`ready: ${this.table.all().length} relay(s), vhost-user ${c.vhostClient ? 'client' : 'server'} mode`);
+    const status = `${this.table.all().length} relay(s), vhost-user ${c.vhostClient ? 'client' : 'server'} mode`;
+    this.log.notice(`ready: ${status}`);
+    await this.notifyReady(status);
+  }
+
+  /**
+   * READY=1 for systemd (Type=notify, NotifyAccess=all), once the endpoints
+   * serve. The dataplane sends it: Node.js has no unix datagram sockets.
+   */
+  private async notifyReady(status: string): Promise<void> {
+    if (!process.env.NOTIFY_SOCKET) return;
+    try {
+      if (await this.client.notifyReady(status)) this.log.debug('readiness reported to the service manager');
+      else this.log.warning('NOTIFY_SOCKET is set but the dataplane did not see it; readiness not reported');
+    } catch (e) {
+      this.log.error(`cannot report readiness to the service manager: ${errorText(e)}`);
+    }
   }
 
   /** Relays added at run time before the supervisor last stopped. */

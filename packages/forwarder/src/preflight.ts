@@ -1,0 +1,153 @@
+// Checks of the host before anything starts, each failing with what is wrong
+// and how to fix it: 2M hugepages (mounted, enough free, within
+// vm.max_map_count), a driver for PCI VFs, writable directories.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Config } from '@vio4wd/common';
+
+/** 2M pages the dataplane needs whatever it relays (EAL, vhost, rings). */
+export const BASE_PAGES = 8;
+/** 2M pages one relay's two packet pools take (measured: 11-12; a bond's larger VF pool: +4). */
+export const PAGES_PER_RELAY = 12;
+export const PAGES_PER_BOND = 16;
+
+/** Kernel drivers DPDK can drive a PCI VF through. */
+const PCI_DRIVERS = ['vfio-pci', 'igb_uio', 'uio_pci_generic'];
+
+export interface PlannedRelay {
+  /** Devices as given to the dataplane: PCI addresses, or device arguments of aliases. */
+  devices: string[];
+  bond: boolean;
+}
+
+/** The host is not fit to run the forwarder; each problem says why and what to do. */
+export class PreflightError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+  }
+}
+
+export interface PreflightResult {
+  errors: string[];
+  notes: string[];
+}
+
+const PCI_RE = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
+
+export function isPciDevice(device: string): boolean {
+  return PCI_RE.test(device);
+}
+
+function readText(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function readInt(file: string): number | undefined {
+  const t = readText(file)?.trim();
+  return t !== undefined && /^\d+$/.test(t) ? Number(t) : undefined;
+}
+
+/** /proc/mounts escapes blanks and backslashes in octal. */
+const unescapeMount = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+function realPath(p: string): string {
+  try {
+    return fs.realpathSync(p);
+  } catch {
+    return path.resolve(p);
+  }
+}
+
+/** The page size of a hugetlbfs mount in kB, from its options or the default size. */
+function mountPageKb(options: string, defaultKb: number | undefined): number | undefined {
+  const m = /(?:^|,)pagesize=(\d+)([KMG])/.exec(options);
+  if (!m) return defaultKb;
+  return Number(m[1]) * { K: 1, M: 1024, G: 1024 * 1024 }[m[2] as 'K' | 'M' | 'G'];
+}
+
+function checkHugepages(config: Config, relays: PlannedRelay[], root: string, out: PreflightResult): void {
+  const mountPoint = config.hugetlbfsMountPoint;
+  // The kernel lists mount points by their real path.
+  const want = root === '/' ? realPath(mountPoint) : path.resolve(mountPoint);
+  const mounts = (readText(path.join(root, 'proc/mounts')) ?? '').split('\n').map((l) => l.split(' '));
+  const mount = mounts.find((f) => f[2] === 'hugetlbfs' && f[1] !== undefined && path.resolve(unescapeMount(f[1])) === want);
+  const defaultKb = Number(/Hugepagesize:\s+(\d+) kB/.exec(readText(path.join(root, 'proc/meminfo')) ?? '')?.[1] ?? NaN);
+  if (!mount) {
+    out.errors.push(`VIRTIOFWD_HUGETLBFS_MOUNT_POINT: no hugetlbfs is mounted on ${mountPoint} ` +
+      `(mkdir -p ${mountPoint} && mount -t hugetlbfs -o pagesize=2M nodev ${mountPoint})`);
+  } else {
+    const kb = mountPageKb(mount[3] ?? '', Number.isNaN(defaultKb) ? undefined : defaultKb);
+    if (kb !== 2048)
+      out.errors.push(`VIRTIOFWD_HUGETLBFS_MOUNT_POINT: ${mountPoint} is a hugetlbfs of ${kb === undefined ? 'unknown' : `${kb / 1024}M`} pages; ` +
+        'virtio-forwarder needs 2M pages (mount one with -o pagesize=2M)');
+  }
+  const sysHp = path.join(root, 'sys/kernel/mm/hugepages/hugepages-2048kB');
+  const total = readInt(path.join(sysHp, 'nr_hugepages'));
+  const free = readInt(path.join(sysHp, 'free_hugepages'));
+  if (total === undefined || free === undefined) {
+    out.errors.push('this kernel offers no 2M hugepages (no /sys/kernel/mm/hugepages/hugepages-2048kB)');
+    return;
+  }
+  const needed = BASE_PAGES + relays.reduce((n, r) => n + (r.bond ? PAGES_PER_BOND : PAGES_PER_RELAY), 0);
+  if (free < needed) {
+    out.errors.push(`${free} free 2M hugepages of ${total}; the ${relays.length} relay(s) configured at start need ${needed} ` +
+      `(${BASE_PAGES} + ${PAGES_PER_RELAY} a relay). Reserve more: echo ${total + needed - free} > /proc/sys/vm/nr_hugepages`);
+  } else {
+    const room = Math.floor((free - needed) / PAGES_PER_RELAY);
+    out.notes.push(`${free} free 2M hugepages of ${total}: room for ${relays.length} configured relay(s) and ${room} more`);
+  }
+  const maxMaps = readInt(path.join(root, 'proc/sys/vm/max_map_count'));
+  if (maxMaps !== undefined && maxMaps <= 2 * total)
+    out.errors.push(`vm.max_map_count is ${maxMaps}, not above twice the ${total} 2M hugepages; ` +
+      `DPDK can fail to map them (sysctl -w vm.max_map_count=${2 * total + 1024})`);
+}
+
+function writableDirProblem(dir: string, what: string): string | undefined {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
+    return undefined;
+  } catch (e) {
+    // (Errors from fs are Error-like even across realms: read the message, not instanceof.)
+    const msg = typeof e === 'object' && e !== null && 'message' in e ? String(e.message) : String(e);
+    return `${what} ${dir} is not a writable directory: ${msg}`;
+  }
+}
+
+/** The directories the forwarder writes to, created if missing: what is wrong with them. */
+export function directoryProblems(config: Config): string[] {
+  const dirs: [string, string][] = [
+    ...(config.vhostClient ? [] : [[config.socketDir, 'VIRTIOFWD_SOCKET_DIR'] as [string, string]]),
+    [config.stateDir, 'VIO4WD_STATE_DIR'],
+    [config.pidDir, 'VIRTIOFWD_PID_DIR'],
+  ];
+  return dirs.map(([dir, what]) => writableDirProblem(dir, what)).filter((p) => p !== undefined);
+}
+
+/** Which kernel drivers for PCI devices are loaded. */
+export function pciDriversLoaded(root = '/'): string[] {
+  return PCI_DRIVERS.filter((d) => fs.existsSync(path.join(root, 'sys/bus/pci/drivers', d)));
+}
+
+export function pciDriverProblem(devices: string[], root = '/'): string | undefined {
+  const pci = devices.filter(isPciDevice);
+  if (pci.length === 0 || pciDriversLoaded(root).length > 0) return undefined;
+  return `VF ${pci.join(', ')} is a PCI device and no driver DPDK can use is loaded (modprobe vfio-pci, and bind the VF to it)`;
+}
+
+/**
+ * Everything is checked and every problem reported at once. relays: what
+ * will be plugged at start (static VFs and the saved state).
+ */
+export function preflight(config: Config, relays: PlannedRelay[], root = '/'): PreflightResult {
+  const out: PreflightResult = { errors: [], notes: [] };
+  if (!config.eal.noHuge) checkHugepages(config, relays, root, out);
+  const driver = pciDriverProblem(relays.flatMap((r) => r.devices), root);
+  if (driver) out.errors.push(driver);
+  out.errors.push(...directoryProblems(config));
+  return out;
+}

@@ -1,0 +1,37 @@
+// The systemd units as systemd itself reads them (systemd-analyze verify):
+// no unknown key, no bad value. ExecStart points at /bin/true in a copy,
+// since the installed binary need not exist where the tests run.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, test } from '@jest/globals';
+import { execa } from 'execa';
+import { ROOT } from '../lib/forwarder.js';
+
+const UNITS = path.join(ROOT, 'deploy/systemd');
+
+describe('systemd units', () => {
+  const units = fs.readdirSync(UNITS).filter((f) => f.endsWith('.service'));
+
+  test('there are units to check', () => {
+    expect(units).toContain('virtio-forwarder.service');
+  });
+
+  test.each(units)('%s: systemd-analyze verify finds nothing to say', async (unit) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'v4-unit-'));
+    try {
+      const text = fs.readFileSync(path.join(UNITS, unit), 'utf8').replace(/^ExecStart=\S+/m, 'ExecStart=/bin/true');
+      fs.writeFileSync(path.join(dir, unit), text);
+      const r = await execa('systemd-analyze', ['verify', path.join(dir, unit)], { reject: false });
+      expect({ code: r.exitCode, out: `${r.stdout}${r.stderr}` }).toEqual({ code: 0, out: '' });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('virtio-forwarder.service waits for READY=1 from any process of the service', () => {
+    const text = fs.readFileSync(path.join(UNITS, 'virtio-forwarder.service'), 'utf8');
+    expect(text).toMatch(/^Type=notify$/m);
+    expect(text).toMatch(/^NotifyAccess=all$/m);
+  });
+});
