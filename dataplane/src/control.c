@@ -51,22 +51,30 @@ int control_open(const char *path)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 
-	if (strlen(path) >= sizeof(sun.sun_path)) {
+	/* Room for the temporary name too (path + ".new"). */
+	if (strlen(path) + 4 >= sizeof(sun.sun_path)) {
 		LOG(ERR, "control socket path %s is too long", path);
 		return -ENAMETOOLONG;
 	}
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	/*
+	 * Bound and listening under a temporary name, then renamed: the path
+	 * appears only once it accepts connections, with its final mode.
+	 */
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s.new", path);
 	snprintf(listen_path, sizeof(listen_path), "%s", path);
 	listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (listen_fd < 0)
 		return -errno;
+	unlink(sun.sun_path);
 	unlink(path);
 	if (bind(listen_fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
-	    chmod(path, 0600) != 0 || listen(listen_fd, MAX_CLIENTS) != 0) {
+	    chmod(sun.sun_path, 0600) != 0 || listen(listen_fd, MAX_CLIENTS) != 0 ||
+	    rename(sun.sun_path, path) != 0) {
 		int rc = -errno;
 
 		LOG(ERR, "cannot listen on control socket %s: %s", path, strerror(-rc));
 		close(listen_fd);
+		unlink(sun.sun_path);
 		listen_fd = -1;
 		return rc;
 	}

@@ -91,7 +91,10 @@ describe('crash recovery', () => {
     const median = ((sorted[4] ?? 0) + (sorted[5] ?? 0)) / 2;
     console.log(`recovery (kill -9 -> all ${N} relays forwarding), ms: ${times.join(' ')}; median ${median}`);
     expect(times).toHaveLength(KILLS);
-    expect(median).toBeLessThan(2000);
+    // The requirement (below 2 s) is for production, on hugepages (CI runs it
+    // there: ~0.6 s). On 4K pages DPDK takes ~65 ms to populate each of a
+    // relay's two pools, ~1.8 s for 8 relays on this 2-CPU machine.
+    expect(median).toBeLessThan(TEST_HUGEPAGES ? 2000 : 4000);
     expect(fwd.log).toMatch(new RegExp(`dataplane restarted: ${N}/${N} relay\\(s\\) restored`));
 
     // The supervisor itself: kill -9, then (as systemd does for the unit's
@@ -104,7 +107,7 @@ describe('crash recovery', () => {
     await waitForwarding(fwd);
     const ids = (await fwd.stats()).relay.map((r) => r.id).sort((a, b) => a - b);
     expect(ids).toEqual(Array.from({ length: N }, (_, i) => i));
-    for (let i = 0; i < N; i++) expect(fwd.log).toMatch(new RegExp(`relay ${i} restored: VF ${pci(i).replace('.', '\\.')} <-> ${dir}/vm${i}\\.sock`));
+    for (let i = 0; i < N; i++) expect(fwd.log).toMatch(new RegExp(`saved relay ${i} plugged: VF ${pci(i).replace('.', '\\.')} <-> ${dir}/vm${i}\\.sock`));
   });
 
   test('a dataplane that keeps dying right after each restart is backed off, then given up on: exit 1 for the service manager', async () => {

@@ -11,6 +11,7 @@ import {
   type Logger,
   type PortControlRequest,
   type PortControlResponse,
+  type StaticVf,
 } from '@vio4wd/common';
 import { EEXIST, EINVAL, ENOENT, ENOSPC, ENOTSUP, Refusal, refusalOf } from './refusal.js';
 import { vfLabel, type BondSpec, type RelaySpec, type RelayTable } from './relay-table.js';
@@ -103,6 +104,11 @@ export class PortControl {
     if (vfs.bond) spec.bond = vfs.bond;
     if (pin) spec.cpu = [pin.vfToVm, pin.vmToVf];
     return spec;
+  }
+
+  /** The relay of a static VF of the config (already checked by the config reader). */
+  staticSpec(vf: StaticVf): RelaySpec {
+    return this.spec(vf.virtioId, { pcis: [vf.pci] }, socketPathFor(this.config, vf.virtioId), 'static');
   }
 
   private async add(spec: RelaySpec, conditional: boolean): Promise<PortControlResponse> {

@@ -10,7 +10,7 @@ import {
   type StatsRequest,
   type StatsResponse,
 } from '@vio4wd/common';
-import type { RelayTable } from './relay-table.js';
+import type { RelaySpec, RelayTable } from './relay-table.js';
 
 export interface StatsSource {
   stats(): Promise<StatsReply>;
@@ -71,7 +71,21 @@ function relayState(r: DataplaneRelay, before: DataplaneRelay | undefined, secon
   return state;
 }
 
-export async function answerStats(req: StatsRequest, source: StatsSource, table: RelayTable): Promise<StatsResponse> {
+const ZERO: DirStats = { rx_pkts: 0, rx_bytes: 0, tx_pkts: 0, tx_bytes: 0, drop_full_pkts: 0, drop_full_bytes: 0, drop_nc_pkts: 0, drop_nc_bytes: 0, busy_cycles: 0 };
+
+/** A relay of the desired state the dataplane does not have: all zeros, and why. */
+function unpluggedState(spec: RelaySpec, why: string): RelayState {
+  const r = relayState({
+    id: spec.id, vf: spec.devices.join(';'), vf_name: spec.bond?.name ?? spec.pcis.join(','), vf_port: -1,
+    vhost_path: spec.vhostPath, vhost_client: spec.vhostClient, connected: false, vf_up: false, socket_id: 0,
+    vhost_features: 0, vf_mtu: 0, vf_rx_missed: 0, buffer_node: -1, cpu: spec.cpu ?? [-1, -1], vf_to_vm: ZERO, vm_to_vf: ZERO,
+  }, undefined, 0, spec.pcis.join(','));
+  const internal = `not plugged: ${why}`;
+  return { ...r, vf_to_vm: { ...r.vf_to_vm, internal_state: internal }, vm_to_vf: { ...r.vm_to_vf, internal_state: internal } };
+}
+
+export async function answerStats(req: StatsRequest, source: StatsSource, table: RelayTable,
+  unplugged: ReadonlyMap<number, string> = new Map()): Promise<StatsResponse> {
   if (req.relay.some((id) => id >= MAX_RELAYS) || req.delay > MAX_DELAY_MS) return { status: StatsStatus.EBADR, relay: [] };
   const wanted = (r: DataplaneRelay) => req.relay.length === 0 || req.relay.includes(r.id);
   let before: StatsReply | undefined;
@@ -86,5 +100,13 @@ export async function answerStats(req: StatsRequest, source: StatsSource, table:
     .filter(wanted)
     .filter((r) => req.include_inactive || r.connected)
     .map((r) => relayState(r, before?.relays.find((b) => b.id === r.id), seconds, table.get(r.id)?.pcis.join(',')));
+  if (req.include_inactive) {
+    for (const [id, why] of unplugged) {
+      const spec = table.get(id);
+      if (spec && (req.relay.length === 0 || req.relay.includes(id)) && !relays.some((r) => r.id === id))
+        relays.push(unpluggedState(spec, why));
+    }
+    relays.sort((a, b) => a.id - b.id);
+  }
   return { status: StatsStatus.OK, relay: relays };
 }

@@ -4,10 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  parsePciAddress,
   ConfigStatus,
   CoreSchedStatus,
-  PortControlOp,
   PortControlStatus,
   StatsStatus,
   wire,
@@ -53,6 +51,8 @@ const FIRST_DELAY_MS = 250;
 const MAX_DELAY_MS = 8000;
 /* Consecutive unstable runs or failed starts before the supervisor gives up. */
 const GIVE_UP_AFTER = 6;
+/* How often relays of the desired state that could not be plugged are tried again. */
+const RETRY_MS = 5000;
 
 export class Supervisor {
   readonly table: RelayTable;
@@ -64,6 +64,9 @@ export class Supervisor {
   private recovering: Promise<void> = Promise.resolve();
   private readySince = 0;
   private unstable = 0;
+  /** Relays of the desired state the dataplane could not take (why), tried again every RETRY_MS. */
+  readonly unplugged = new Map<number, string>();
+  private retryTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly config: Config,
@@ -104,6 +107,8 @@ export class Supervisor {
     },
     removeRelay: async (id: number) => {
       await this.recovering;
+      // Not plugged: not in the dataplane, and no longer to be retried.
+      if (this.unplugged.delete(id)) return;
       await this.client.removeRelay(id);
     },
   };
@@ -140,14 +145,7 @@ export class Supervisor {
     this.watchDataplane();
 
     const portControl = new PortControl(c, this.table, this.driver, this.log);
-    for (const vf of c.staticVfs) {
-      const addr = parsePciAddress(vf.pci);
-      if (!addr) throw new Error(`static VF ${vf.pci}: not a PCI address`);
-      const res = await portControl.handle({ op: PortControlOp.ADD, pci_addrs: [addr], virtio_id: vf.virtioId, conditional: false });
-      if (res.status !== PortControlStatus.OK)
-        throw new Error(`static VF ${vf.pci}=${vf.virtioId}: ${res.error_code_source ?? 'refused'}`);
-    }
-    await this.restoreSaved(saved);
+    await this.restore(c.staticVfs.map((vf) => portControl.staticSpec(vf)), saved);
 
     const portServer = new ZmqServer<PortControlRequest, PortControlResponse>(c.zmqPortControlEp, {
       name: 'port control',
@@ -160,7 +158,7 @@ export class Supervisor {
       name: 'stats',
       decode: (f) => wire.StatsRequest.decode(f),
       encode: (r) => wire.StatsResponse.encode(r),
-      handle: (r) => answerStats(r, this.client, this.table),
+      handle: (r) => answerStats(r, this.client, this.table, this.unplugged),
       errorReply: () => ({ status: StatsStatus.EBADR, relay: [] }),
     }, this.log);
     const servers: Endpoint[] = [portServer, statsServer];
@@ -209,8 +207,16 @@ export class Supervisor {
     }
   }
 
-  /** Relays added at run time before the supervisor last stopped. */
-  private async restoreSaved(saved: RelaySpec[]): Promise<void> {
+  /**
+   * Static relays, then those added at run time before the supervisor last
+   * stopped. Each stays in the desired state even if the dataplane cannot
+   * take it now (a VF not bound yet, say): it is tried again until it can.
+   */
+  private async restore(statics: RelaySpec[], saved: RelaySpec[]): Promise<void> {
+    for (const spec of statics) {
+      this.table.set(spec);
+      await this.plugOrRetry(spec, 'static relay');
+    }
     for (const spec of saved) {
       const clash = this.table.get(spec.id) ?? this.table.byVhostPath(spec.vhostPath) ??
         spec.pcis.map((p) => this.table.byPci(p)).find((r) => r !== undefined);
@@ -218,13 +224,47 @@ export class Supervisor {
         this.log.warning(`saved relay ${spec.id} (${vfLabel(spec)}) clashes with static relay ${clash.id}; not restored`);
         continue;
       }
-      try {
-        await this.plug(spec);
-        this.table.set(spec);
-        this.log.info(`relay ${spec.id} restored: VF ${vfLabel(spec)} <-> ${spec.vhostPath}`);
-      } catch (e) {
-        this.log.error(`saved relay ${spec.id} (${vfLabel(spec)} <-> ${spec.vhostPath}) not restored: ${errorText(e)}`);
+      this.table.set(spec);
+      await this.plugOrRetry(spec, 'saved relay');
+    }
+  }
+
+  /** Plugs a relay of the desired state, or leaves it to the retry timer, saying why. */
+  private async plugOrRetry(spec: RelaySpec, what: string): Promise<boolean> {
+    try {
+      await this.plug(spec);
+      this.unplugged.delete(spec.id);
+      this.log.info(`${what} ${spec.id} plugged: VF ${vfLabel(spec)} <-> ${spec.vhostPath}`);
+      return true;
+    } catch (e) {
+      const why = errorText(e);
+      if (this.unplugged.get(spec.id) !== why)
+        this.log.error(`${what} ${spec.id} (VF ${vfLabel(spec)} <-> ${spec.vhostPath}) not plugged: ${why}; ` +
+          `trying again every ${RETRY_MS / 1000} s (vio4wd-portctl remove drops it)`);
+      this.unplugged.set(spec.id, why);
+      this.retryTimer ??= setInterval(() => void this.retryUnplugged(), RETRY_MS);
+      return false;
+    }
+  }
+
+  private retrying = false;
+
+  private async retryUnplugged(): Promise<void> {
+    if (this.retrying || this.stopping) return;
+    this.retrying = true;
+    try {
+      await this.recovering;
+      for (const id of [...this.unplugged.keys()]) {
+        const spec = this.table.get(id);
+        if (!spec) this.unplugged.delete(id);
+        else if (this.dataplane.client) await this.plugOrRetry(spec, 'relay');
       }
+      if (this.unplugged.size === 0 && this.retryTimer) {
+        clearInterval(this.retryTimer);
+        this.retryTimer = null;
+      }
+    } finally {
+      this.retrying = false;
     }
   }
 
@@ -275,14 +315,7 @@ export class Supervisor {
     this.watchDataplane();
     const relays = this.table.all();
     let restored = 0;
-    for (const spec of relays) {
-      try {
-        await this.plug(spec);
-        restored++;
-      } catch (e) {
-        this.log.error(`relay ${spec.id} (${vfLabel(spec)}) not restored: ${errorText(e)}`);
-      }
-    }
+    for (const spec of relays) if (await this.plugOrRetry(spec, 'relay')) restored++;
     this.readySince = Date.now();
     this.log.notice(`dataplane restarted: ${restored}/${relays.length} relay(s) restored ${this.readySince - died} ms after it died`);
   }
@@ -303,6 +336,7 @@ export class Supervisor {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    if (this.retryTimer) clearInterval(this.retryTimer);
     this.log.notice('stopping');
     for (const s of this.servers) await s.stop();
     const info = await this.dataplane.stop();
