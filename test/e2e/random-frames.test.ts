@@ -174,6 +174,29 @@ describe('random frames on every endpoint', () => {
     return { bad, validByChance, wrong, rss };
   }
 
+  test('requests of the wrong message type: every one answered, refused unless it also reads as a valid request here', async () => {
+    const lines: string[] = [];
+    for (const to of targets) {
+      for (const from of targets.filter((t) => t !== to)) {
+        for (const frame of from.samples) {
+          const sock = new zmq.Request({ linger: 0, receiveTimeout: 15000, sendTimeout: 5000 });
+          sock.connect(to.ep);
+          await sock.send(frame);
+          const [reply] = await sock.receive();
+          sock.close();
+          if (!reply) throw new Error(`${to.name}: empty reply`);
+          const { status, error } = to.status(reply);
+          const valid = to.valid(frame);
+          lines.push(`${from.name} request (${frame.toString('hex')}) -> ${to.name}: ${valid ? 'reads as valid' : 'invalid'}, status ${status}`);
+          if (!valid) expect({ to: to.name, from: from.name, error }).toEqual({ to: to.name, from: from.name, error: true });
+        }
+      }
+    }
+    console.log(lines.join('\n'));
+    // The relay is untouched.
+    expect((await fwd.stats()).relay.map((r) => `${r.id}:${r.cpu?.vf_to_vm}`)).toEqual(['1:1']);
+  });
+
   test(`${FRAMES} random frames on each endpoint: an answer each, an error status for each bad one, state and memory unchanged`, async () => {
     const pid = fwd.pid;
     if (pid === undefined) throw new Error('no supervisor pid');

@@ -6,7 +6,7 @@ import { ConfigError, parseConfig, type Config } from '@vio4wd/common';
 
 const host = { hostCpus: 4 };
 
-type Picked = Partial<Pick<Config, 'cpuMask' | 'staticVfs' | 'cpuPins' | 'vfioVfToken' | 'masterLcore' | 'socketDir'>>;
+type Picked = Partial<Pick<Config, 'cpuMask' | 'staticVfs' | 'cpuPins' | 'vfioVfToken' | 'masterLcore' | 'socketDir' | 'coreSched' | 'coreSchedEnable'>>;
 type Row = [label: string, file: string, expected: { ok: Picked } | { errors: string[] }];
 
 const vf = (pci: string, virtioId: number) => ({ pci, virtioId });
@@ -63,6 +63,12 @@ const rows: Row[] = [
     { errors: ["f:2: VIRTIOFWD_VFIO_VF_TOKEN: '14d63f20-8445-11ea-8900-1f9ce7d5650' is not allowed; allowed: empty (no token), 0 (default token) or a UUID"] }],
   ['token with a non-hex digit', 'VIRTIOFWD_CPU_MASK=1\nVIRTIOFWD_VFIO_VF_TOKEN=14d63f20-8445-11ea-8900-1f9ce7d5650g',
     { errors: ["f:2: VIRTIOFWD_VFIO_VF_TOKEN: '14d63f20-8445-11ea-8900-1f9ce7d5650g' is not allowed; allowed: empty (no token), 0 (default token) or a UUID"] }],
+  // Core scheduler.
+  ['core scheduler defaults', 'VIRTIOFWD_CPU_MASK=1', { ok: { coreSchedEnable: false, coreSched: { sensitivity: 0.25, pollIntervalS: 5, logLevel: 6, globalNumaOpt: false } } }],
+  ['core scheduler set', 'VIRTIOFWD_CPU_MASK=1\nVIO4WD_CORE_SCHED_ENABLE=true\nVIO4WD_CORE_SCHED_SENSITIVITY=0.1\nVIO4WD_CORE_SCHED_POLL_INTERVAL=2.5\nVIO4WD_CORE_SCHED_GLOBAL_NUMA_OPT=yes',
+    { ok: { coreSchedEnable: true, coreSched: { sensitivity: 0.1, pollIntervalS: 2.5, logLevel: 6, globalNumaOpt: true } } }],
+  ['core scheduler sensitivity of 0', 'VIRTIOFWD_CPU_MASK=1\nVIO4WD_CORE_SCHED_SENSITIVITY=0',
+    { errors: ["f:2: VIO4WD_CORE_SCHED_SENSITIVITY: '0' is not allowed; allowed: a number above 0, at most 1"] }],
   // The file itself.
   ['quoted value with spaces', 'VIRTIOFWD_CPU_MASK=1\nVIRTIOFWD_SOCKET_DIR="/run/vm sockets"  # comment', { ok: { socketDir: '/run/vm sockets' } }],
   ['unterminated quote', 'VIRTIOFWD_CPU_MASK=1\nVIRTIOFWD_SOCKET_DIR="/tmp/x', { errors: ['f:2: unterminated " quote'] }],

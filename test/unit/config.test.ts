@@ -1,6 +1,9 @@
 // The configuration reader: the original's file format and defaults.
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import { ConfigError, parseConfig, parseCpuList, socketPathFor } from '@vio4wd/common';
+import { ROOT } from '../lib/forwarder.js';
 
 const base = 'VIRTIOFWD_CPU_MASK=1\n';
 /** A 4-CPU host, whatever machine runs the test. */
@@ -17,6 +20,17 @@ function problems(text: string): string[] {
 }
 
 describe('configuration file', () => {
+  test('the shipped deploy/virtioforwarder.default reads with no warning, at the documented defaults', () => {
+    const text = fs.readFileSync(path.join(ROOT, 'deploy/virtioforwarder.default'), 'utf8');
+    const { config, warnings } = parseConfig(text, 'default', host);
+    expect(warnings).toEqual([]);
+    expect(config.cpuMask).toEqual([1, 2]);
+    expect(config.vhostClient).toBe(true);
+    expect(config.coreSchedEnable).toBe(false);
+    expect(config.zmqConfigEp).toBe('');
+    expect(config.stateDir).toBe('/var/lib/vio4wd');
+  });
+
   test('an empty file gives the documented defaults', () => {
     const { config, warnings } = parseConfig('VIRTIOFWD_CPU_MASK=1\n', 'f', host);
     expect(warnings).toEqual([]);

@@ -48,6 +48,16 @@ export interface Config {
   zmqCoreSchedEp: string;
   zmqConfigEp: string;
   coreSchedEnable: boolean;
+  /** Settings of vio4wd_core_scheduler (read here so that a bad value fails early, for both services). */
+  coreSched: {
+    /** Relative load imbalance between workers that makes a move worth it (0-1). */
+    sensitivity: number;
+    /** Seconds between load samples. */
+    pollIntervalS: number;
+    logLevel: number;
+    /** Consider workers on every NUMA node, not only the relay's own. */
+    globalNumaOpt: boolean;
+  };
   /** PCI address -> DPDK device arguments, for VFs that are not PCI devices. */
   deviceAliases: Map<string, string>;
   dataplaneBinary: string;
@@ -87,6 +97,9 @@ const bool: Parser<boolean> = (e) => {
   if (FALSE.has(v)) return false;
   throw new VarError(`'${scalar(e)}' is not allowed; allowed: true or false (or y/n, empty = false)`);
 };
+
+const decimalIn = (lo: number, hi: number) =>
+  withSchema(z.string().regex(/^\d+(\.\d+)?$/).transform(Number).pipe(z.number().gt(lo).max(hi)), `a number above ${lo}, at most ${hi}`);
 
 const intIn = (lo: number, hi: number) =>
   withSchema(z.string().regex(/^\d+$/).transform(Number).pipe(z.number().int().min(lo).max(hi)), `an integer from ${lo} to ${hi}`);
@@ -209,6 +222,10 @@ function varSpecs(hostCpus: number): Record<string, VarSpec> {
   VIRTIOFWD_ZMQ_CORE_SCHED_EP: { key: 'zmqCoreSchedEp', default: 'ipc:///var/run/virtio-forwarder/core_sched', parse: endpoint },
   VIRTIOFWD_ZMQ_CONFIG_EP: { key: 'zmqConfigEp', default: '', parse: optionalEndpoint },
   VIO4WD_CORE_SCHED_ENABLE: { key: 'coreSchedEnable', default: 'false', parse: bool },
+  VIO4WD_CORE_SCHED_SENSITIVITY: { key: 'coreSched.sensitivity', default: '0.25', parse: decimalIn(0, 1) },
+  VIO4WD_CORE_SCHED_POLL_INTERVAL: { key: 'coreSched.pollIntervalS', default: '5', parse: decimalIn(0, 3600) },
+  VIO4WD_CORE_SCHED_LOG_LEVEL: { key: 'coreSched.logLevel', default: '6', parse: intIn(0, 7) },
+  VIO4WD_CORE_SCHED_GLOBAL_NUMA_OPT: { key: 'coreSched.globalNumaOpt', default: 'false', parse: bool },
   VIRTIOFWD_DEVICE_ALIASES: { key: 'deviceAliases', default: [], parse: deviceAliases },
   VIRTIOFWD_BINARY: { key: 'dataplaneBinary', default: '/usr/libexec/vio4wd/vio4wd-dataplane', parse: absPath },
   VIO4WD_STATE_DIR: { key: 'stateDir', default: '/var/lib/vio4wd', parse: absPath },
@@ -228,10 +245,6 @@ const ACCEPTED = new Set([
   'VIRTIOFWD_CPU_NIC_SAME_NUMA',
   'VIRTIOFWD_ZERO_COPY',
   'VIRTIOFWD_BIND_VFIO_PCI',
-  'VIO4WD_CORE_SCHED_SENSITIVITY',
-  'VIO4WD_CORE_SCHED_LOG_LEVEL',
-  'VIO4WD_CORE_SCHED_POLL_INTERVAL',
-  'VIO4WD_CORE_SCHED_GLOBAL_NUMA_OPT',
 ]);
 
 function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {

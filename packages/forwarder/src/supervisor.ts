@@ -116,6 +116,8 @@ export class Supervisor {
   private readonly cpuDriver: CpuDriver = {
     setCpu: async (id, cpu) => {
       await this.recovering;
+      // Not plugged yet: the relay gets these CPUs when it is.
+      if (this.unplugged.has(id)) return;
       await this.client.setCpu(id, cpu);
     },
     relayCpus: async () => {
@@ -128,24 +130,21 @@ export class Supervisor {
   /** Start everything; resolves once the endpoints serve. */
   async start(): Promise<void> {
     const c = this.config;
-    const endpoints = [c.zmqPortControlEp, c.zmqStatsEp, ...(c.coreSchedEnable ? [c.zmqCoreSchedEp] : []), c.zmqConfigEp];
-    for (const dir of [path.dirname(c.controlSocket), ...endpoints.map(ipcDir)])
-      if (dir) fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
     // Read before anything starts: an unreadable state file stops us here
     // (unless its directory is the problem: the pre-flight check says so).
     const saved = directoryProblems(c).length ? [] : this.state.load();
-    const planned = [
-      ...c.staticVfs.map((vf) => ({ devices: [c.deviceAliases.get(vf.pci) ?? vf.pci], bond: false })),
-      ...saved.map((s) => ({ devices: s.devices, bond: s.bond !== undefined })),
-    ];
-    const checked = preflight(c, planned);
+    const portControl = new PortControl(c, this.table, this.driver, this.log);
+    const statics = c.staticVfs.map((vf) => portControl.staticSpec(vf));
+    const checked = preflight(c, [...statics, ...saved].map((s) => ({ devices: s.devices, bond: s.bond !== undefined })));
     for (const n of checked.notes) this.log.info(n);
     if (checked.errors.length) throw new PreflightError(checked.errors);
+    const endpoints = [c.zmqPortControlEp, c.zmqStatsEp, ...(c.coreSchedEnable ? [c.zmqCoreSchedEp] : []), c.zmqConfigEp];
+    for (const dir of [path.dirname(c.controlSocket), ...endpoints.map(ipcDir)])
+      if (dir) fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
     await this.dataplane.start();
     this.watchDataplane();
 
-    const portControl = new PortControl(c, this.table, this.driver, this.log);
-    await this.restore(c.staticVfs.map((vf) => portControl.staticSpec(vf)), saved);
+    await this.restore(statics, saved);
 
     const portServer = new ZmqServer<PortControlRequest, PortControlResponse>(c.zmqPortControlEp, {
       name: 'port control',
