@@ -207,25 +207,31 @@ describe('random frames on every endpoint', () => {
       expect(r.wrong).toEqual([]);
       expect(r.bad).toBeGreaterThan(FRAMES / 2);
     }
-    // Memory: the same barrage again (new frames). Once the heap has grown to
-    // its working size, a second pass must not grow it further.
-    const before = rssKb(pid);
-    for (const [i, t] of targets.entries()) {
-      const r = await barrage(t, frames(2000 + i, t.samples), pid);
-      expect(r.wrong).toEqual([]);
+    // Memory: the same barrage twice more (new frames). V8 grows its heap to a
+    // working size over the first passes (seen: 85-101 MB after one, ~101 MB
+    // after two); from then on another pass must not grow it: a leak of even
+    // 100 bytes a request would add 4 MB.
+    const passes: number[] = [rssKb(pid)];
+    for (const pass of [2, 3]) {
+      for (const [i, t] of targets.entries()) {
+        const r = await barrage(t, frames(1000 * pass + i, t.samples), pid);
+        expect(r.wrong).toEqual([]);
+      }
+      passes.push(rssKb(pid));
     }
-    const after = rssKb(pid);
-    report.push(`second pass, ${targets.length} x ${FRAMES} frames: RSS ${before} -> ${after} kB (${after - before >= 0 ? '+' : ''}${after - before})`);
+    const [, second = 0, third = 0] = passes;
+    report.push(`RSS after passes 1, 2, 3 of ${targets.length} x ${FRAMES} frames: ${passes.join(' ')} kB (pass 3: ${third - second >= 0 ? '+' : ''}${third - second})`);
     console.log(report.join('\n'));
-    expect(after - before).toBeLessThan(4 * 1024);
+    expect(third - second).toBeLessThan(4 * 1024);
     // Still serving, and what was there is there.
     const stats = await fwd.stats();
     expect(stats.relay.map((r) => r.id)).toEqual([1]);
     expect(stats.relay[0]?.cpu).toEqual({ vf_to_vm: 1, vm_to_vf: 1 });
     expect((await fwd.portctl('query_pci', `--vhost-path=${dir}/vhost/virtio-forwarder1.sock`)).stdout.trim()).toBe('0000:ff:00.1');
-    // Bad requests are logged a few at a time, not one line each.
-    const warnings = fwd.log.split('\n').filter((l) => /bad request/.test(l)).length;
-    expect(warnings).toBeLessThan(200);
+    // Bad and refused requests are logged a few at a time, not one line each.
+    const warnings = fwd.log.split('\n').filter((l) => l.startsWith('<4>virtio-forwarder:')).length;
+    console.log(`${warnings} warning lines for ${3 * targets.length * FRAMES} frames`);
+    expect(warnings).toBeLessThan(500);
     expect(fwd.log).not.toMatch(/<[0-2]>/);
   });
 });

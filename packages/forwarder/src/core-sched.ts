@@ -12,6 +12,7 @@ import {
   type Logger,
   type RelayCpu,
 } from '@vio4wd/common';
+import { LogLimiter, REFUSALS_LOGGED } from './log-limit.js';
 import { EINVAL, ENOENT, Refusal, refusalOf } from './refusal.js';
 import type { RelayTable } from './relay-table.js';
 
@@ -31,7 +32,11 @@ export class CoreSched {
     private readonly table: RelayTable,
     private readonly driver: CpuDriver,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.refusals = new LogLimiter(log, 'core scheduling: refused requests', REFUSALS_LOGGED);
+  }
+
+  private readonly refusals: LogLimiter;
 
   async handle(req: CoreSchedRequest): Promise<CoreSchedResponse> {
     try {
@@ -45,7 +50,7 @@ export class CoreSched {
   }
 
   private refuse(code: number, message: string): CoreSchedResponse {
-    this.log.warning(`core scheduling: ${message}`);
+    this.refusals.warning(`core scheduling: ${message}`);
     return { status: CoreSchedStatus.ERROR, error_code: code, error_code_source: message, eal_cores: [] };
   }
 

@@ -4,3 +4,4 @@ export { resolveSocketIds, socketIdArgs, type SocketIds } from './socket-owner.j
 export { StateFile } from './state-file.js';
 export type { RelaySpec } from './relay-table.js';
 export { BASE_PAGES, PAGES_PER_RELAY, PreflightError, pciDriverProblem, pciDriversLoaded, preflight, type PlannedRelay } from './preflight.js';
+export { LogLimiter } from './log-limit.js';

@@ -13,6 +13,7 @@ import {
   type PortControlResponse,
   type StaticVf,
 } from '@vio4wd/common';
+import { LogLimiter, REFUSALS_LOGGED } from './log-limit.js';
 import { EEXIST, EINVAL, ENOENT, ENOSPC, ENOTSUP, Refusal, refusalOf } from './refusal.js';
 import { vfLabel, type BondSpec, type RelaySpec, type RelayTable } from './relay-table.js';
 
@@ -32,7 +33,11 @@ export class PortControl {
     private readonly table: RelayTable,
     private readonly driver: RelayDriver,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.refusals = new LogLimiter(log, 'port control: refused requests', REFUSALS_LOGGED);
+  }
+
+  private readonly refusals: LogLimiter;
 
   async handle(req: PortControlRequest): Promise<PortControlResponse> {
     try {
@@ -44,7 +49,7 @@ export class PortControl {
   }
 
   private refuse(code: number, message: string): PortControlResponse {
-    this.log.warning(`port control: ${message}`);
+    this.refusals.warning(`port control: ${message}`);
     return { status: PortControlStatus.ERROR, error_code: code, error_code_source: message };
   }
 

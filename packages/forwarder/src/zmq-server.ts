@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import * as zmq from 'zeromq';
 import { WireError, type Logger } from '@vio4wd/common';
+import { LogLimiter } from './log-limit.js';
 
 export interface Endpoint<Req, Rep> {
   name: string;
@@ -14,21 +15,18 @@ export interface Endpoint<Req, Rep> {
   errorReply(reason: string): Rep;
 }
 
-/* Undecodable requests logged per window; the rest are counted in one line. */
-const BAD_LOG_WINDOW_MS = 10000;
-const BAD_LOG_MAX = 5;
-
 export class ZmqServer<Req, Rep> {
   private readonly sock = new zmq.Reply({ linger: 0 });
   private loop: Promise<void> | null = null;
-  private badWindowStart = 0;
-  private badInWindow = 0;
+  private readonly badLog: LogLimiter;
 
   constructor(
     readonly address: string,
     private readonly endpoint: Endpoint<Req, Rep>,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.badLog = new LogLimiter(log, `${endpoint.name}: bad requests`);
+  }
 
   async start(group?: number): Promise<void> {
     if (this.address.startsWith('ipc://')) {
@@ -57,7 +55,7 @@ export class ZmqServer<Req, Rep> {
       req = this.endpoint.decode(frame);
     } catch (e) {
       const reason = e instanceof WireError ? e.message : `undecodable request: ${String(e)}`;
-      this.logBad(`${this.endpoint.name}: bad request (${frame.length} bytes): ${reason}`);
+      this.badLog.warning(`${this.endpoint.name}: bad request (${frame.length} bytes): ${reason}`);
       return this.endpoint.encode(this.endpoint.errorReply(reason));
     }
     try {
@@ -67,21 +65,6 @@ export class ZmqServer<Req, Rep> {
       this.log.error(`${this.endpoint.name}: request failed: ${reason}`);
       return this.endpoint.encode(this.endpoint.errorReply(reason));
     }
-  }
-
-  /** A client sending garbage in a loop must not flood the journal. */
-  private logBad(line: string): void {
-    const now = Date.now();
-    if (now - this.badWindowStart >= BAD_LOG_WINDOW_MS) {
-      const unlogged = this.badInWindow - BAD_LOG_MAX;
-      if (unlogged > 0)
-        this.log.warning(`${this.endpoint.name}: ${unlogged} more bad request(s) in ${Math.round((now - this.badWindowStart) / 1000)} s, not logged one by one`);
-      this.badWindowStart = now;
-      this.badInWindow = 0;
-    }
-    if (++this.badInWindow <= BAD_LOG_MAX) this.log.warning(line);
-    else if (this.badInWindow === BAD_LOG_MAX + 1)
-      this.log.warning(`${this.endpoint.name}: more bad requests; logging at most ${BAD_LOG_MAX} per ${BAD_LOG_WINDOW_MS / 1000} s`);
   }
 
   async stop(): Promise<void> {
