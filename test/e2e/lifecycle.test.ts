@@ -38,6 +38,23 @@ describe('service lifecycle', () => {
       expect(fs.existsSync(path.join(dir, f))).toBe(false);
   });
 
+  test('a second instance on the same configuration is refused and leaves the running one alone', async () => {
+    const dir = Forwarder.scratch('twice');
+    dirs.push(dir);
+    const fwd = Forwarder.write(dir, { vhostClient: false, extra: ['VIRTIOFWD_DEVICE_ALIASES=(0000:ff:00.1=net_null0)'] });
+    await fwd.start();
+    expect((await fwd.portctl('add', '--virtio-id=2', '--pci-addr=0000:ff:00.1')).exitCode).toBe(0);
+    const second = await execa('node', [FORWARDER_BIN, '--config', fwd.configPath], { reject: false });
+    expect(second.exitCode).toBe(1);
+    expect(second.stderr).toMatch(new RegExp(`^<3>virtio-forwarder: virtio-forwarder is already running with this configuration \\(pid ${fwd.pid}, ${dir}/virtio-forwarder.pid\\)`, 'm'));
+    expect(`${second.stdout}${second.stderr}`).not.toMatch(/starting .*vio4wd-dataplane/);
+    // The first one still serves, with its PID file, sockets and relay.
+    expect(fs.readFileSync(path.join(dir, 'virtio-forwarder.pid'), 'utf8').trim()).toBe(String(fwd.pid));
+    expect((await fwd.stats()).relay.map((r) => r.id)).toEqual([2]);
+    expect(await fwd.stop()).toBe(0);
+    expect(fs.existsSync(path.join(dir, 'virtio-forwarder.pid'))).toBe(false);
+  });
+
   test('a bad configuration is refused before anything starts, naming the variable and line', async () => {
     const dir = Forwarder.scratch('conf');
     dirs.push(dir);

@@ -130,6 +130,9 @@ export class Supervisor {
   /** Start everything; resolves once the endpoints serve. */
   async start(): Promise<void> {
     const c = this.config;
+    const running = this.runningInstance();
+    if (running !== undefined)
+      throw new Error(`virtio-forwarder is already running with this configuration (pid ${running}, ${this.pidFile}); not starting a second one`);
     // Read before anything starts: an unreadable state file stops us here
     // (unless its directory is the problem: the pre-flight check says so).
     const saved = directoryProblems(c).length ? [] : this.state.load();
@@ -323,6 +326,24 @@ export class Supervisor {
     return path.join(this.config.pidDir, 'virtio-forwarder.pid');
   }
 
+  /** The pid of a live virtio-forwarder named by our PID file, if any (a stale file is ignored). */
+  private runningInstance(): number | undefined {
+    let pid: number;
+    try {
+      pid = Number(fs.readFileSync(this.pidFile, 'utf8').trim());
+    } catch {
+      return undefined;
+    }
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
+    try {
+      // Alive, and a node process running this service (not a recycled pid).
+      const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      return cmdline.some((a) => /virtio-forwarder|forwarder\/dist\/bin\.js$/.test(a)) ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   private writePidFile(): void {
     try {
       fs.mkdirSync(this.config.pidDir, { recursive: true });
@@ -340,6 +361,11 @@ export class Supervisor {
     for (const s of this.servers) await s.stop();
     const info = await this.dataplane.stop();
     if (info) this.log.info(`dataplane stopped (${describeExit(info)})`);
-    fs.rmSync(this.pidFile, { force: true });
+    // Only our own: a second instance that failed to start leaves the first one's alone.
+    try {
+      if (fs.readFileSync(this.pidFile, 'utf8').trim() === String(process.pid)) fs.rmSync(this.pidFile, { force: true });
+    } catch {
+      // no PID file
+    }
   }
 }
