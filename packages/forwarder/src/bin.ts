@@ -39,6 +39,11 @@ async function main(): Promise<number> {
       },
     );
   };
+  // A bug, not an input: say so at crit level, and let the service manager restart us.
+  process.on('unhandledRejection', (e: unknown) => {
+    log.crit(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    process.exit(1);
+  });
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
   try {

@@ -155,14 +155,14 @@ export class Supervisor {
       encode: (r) => wire.PortControlResponse.encode(r),
       handle: (r) => portControl.handle(r),
       errorReply: (reason) => ({ status: PortControlStatus.ERROR, error_code: EBADMSG, error_code_source: reason }),
-    }, this.log);
+    }, this.log, this.fatal);
     const statsServer = new ZmqServer<StatsRequest, StatsResponse>(c.zmqStatsEp, {
       name: 'stats',
       decode: (f) => wire.StatsRequest.decode(f),
       encode: (r) => wire.StatsResponse.encode(r),
       handle: (r) => answerStats(r, this.client, this.table, this.unplugged),
       errorReply: () => ({ status: StatsStatus.EBADR, relay: [] }),
-    }, this.log);
+    }, this.log, this.fatal);
     const servers: Endpoint[] = [portServer, statsServer];
     const coreSched = new CoreSched(c.cpuMask, this.table, this.cpuDriver, this.log);
     if (c.coreSchedEnable) {
@@ -172,7 +172,7 @@ export class Supervisor {
         encode: (r) => wire.CoreSchedResponse.encode(r),
         handle: (r) => coreSched.handle(r),
         errorReply: (reason) => ({ status: CoreSchedStatus.ERROR, error_code: EBADMSG, error_code_source: reason, eal_cores: [] }),
-      }, this.log));
+      }, this.log, this.fatal));
     }
     if (c.zmqConfigEp !== '') {
       servers.push(new ZmqServer<ConfigRequest, ConfigResponse>(c.zmqConfigEp, {
@@ -181,7 +181,7 @@ export class Supervisor {
         encode: (r) => wire.ConfigResponse.encode(r),
         handle: () => coreSched.relayCpuMap(),
         errorReply: () => ({ status: ConfigStatus.EBADR, relay_cpu_map: [] }),
-      }, this.log));
+      }, this.log, this.fatal));
     }
     const { gid } = await this.dataplane.socketIds();
     for (const s of servers) {
@@ -273,6 +273,8 @@ export class Supervisor {
   private watchDataplane(): void {
     void this.dataplane.exit.then((info) => this.onDataplaneExit(describeExit(info)));
   }
+
+  private readonly fatal = (why: string) => this.giveUp(why);
 
   private giveUp(why: string): void {
     this.log.crit(`${why}; giving up (the service manager may restart virtio-forwarder)`);

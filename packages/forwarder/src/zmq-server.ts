@@ -18,12 +18,15 @@ export interface Endpoint<Req, Rep> {
 export class ZmqServer<Req, Rep> {
   private readonly sock = new zmq.Reply({ linger: 0 });
   private loop: Promise<void> | null = null;
+  private closed = false;
   private readonly badLog: LogLimiter;
 
   constructor(
     readonly address: string,
     private readonly endpoint: Endpoint<Req, Rep>,
     private readonly log: Logger,
+    /** Called if the endpoint stops serving on its own (the socket failed). */
+    private readonly onFatal: (why: string) => void,
   ) {
     this.badLog = new LogLimiter(log, `${endpoint.name}: bad requests`);
   }
@@ -39,7 +42,14 @@ export class ZmqServer<Req, Rep> {
       await this.sock.bind(this.address);
     }
     this.log.info(`${this.endpoint.name} endpoint serving on ${this.address}`);
-    this.loop = this.serve();
+    this.loop = this.serve().then(
+      () => {
+        if (!this.closed) this.onFatal(`${this.endpoint.name} endpoint stopped serving`);
+      },
+      (e: unknown) => {
+        if (!this.closed) this.onFatal(`${this.endpoint.name} endpoint failed: ${e instanceof Error ? e.message : String(e)}`);
+      },
+    );
   }
 
   private async serve(): Promise<void> {
@@ -68,6 +78,7 @@ export class ZmqServer<Req, Rep> {
   }
 
   async stop(): Promise<void> {
+    this.closed = true;
     this.sock.close();
     await this.loop?.catch(() => undefined);
     if (this.address.startsWith('ipc://')) fs.rmSync(this.address.slice('ipc://'.length), { force: true });
