@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, jest, test } from '@jest/globals';
 import { execa } from 'execa';
 import { pciDriversLoaded } from '@vio4wd/forwarder';
-import { FORWARDER_BIN, Forwarder, PORTCTL_BIN, cleanDpdkRuntime, processAlive } from '../lib/forwarder.js';
+import { FORWARDER_BIN, Forwarder, PORTCTL_BIN, STATS_BIN, cleanDpdkRuntime, processAlive } from '../lib/forwarder.js';
 
 jest.setTimeout(60000);
 
@@ -129,6 +129,16 @@ describe('service lifecycle', () => {
       listener.kill();
       await listener;
     }
+  });
+
+  test.each([
+    ['--relay=64', '--relay 64: relay ids are 0-63'],
+    ['--delay=10001', '--delay 10001: give whole milliseconds from 0 to 10000'],
+    ['--delay=1.5', '--delay 1.5: give whole milliseconds from 0 to 10000'],
+  ])('vio4wd-stats %s is refused before anything is sent (exit 2)', async (arg, message) => {
+    const r = await execa('node', [STATS_BIN, arg, '--zmq_ep', `ipc://${os.tmpdir()}/vio4wd-nobody-${process.pid}`, '--json'], { reject: false });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.trim()).toBe(message);
   });
 
   test('vio4wd-portctl says clearly when nobody answers, with its own exit code', async () => {

@@ -18,6 +18,8 @@ export const PortControlOp = { ADD: 0, REMOVE: 1, ADD_SOCK: 2, REMOVE_SOCK: 3, Q
 export type PortControlOpName = keyof typeof PortControlOp;
 export const PortControlStatus = { ERROR: 0, OK: 1 } as const;
 export const StatsStatus = { OK: 0, EBADR: 400, E2BIG: 413, ENOMEM: 500 } as const;
+/** The longest rate interval a StatsRequest may ask for. */
+export const MAX_STATS_DELAY_MS = 10000;
 
 const u32 = z.number().int().min(0).max(0xffffffff);
 const i32 = z.number().int().min(-0x80000000).max(0x7fffffff);

@@ -2,6 +2,7 @@
 // with rates measured over the requested delay.
 import {
   MAX_RELAYS,
+  MAX_STATS_DELAY_MS,
   StatsStatus,
   type DataplaneRelay,
   type DirStats,
@@ -16,7 +17,6 @@ export interface StatsSource {
   stats(): Promise<StatsReply>;
 }
 
-const MAX_DELAY_MS = 10000;
 
 function rate(a: DirStats | undefined, b: DirStats, key: keyof DirStats, seconds: number): number {
   if (!a || seconds <= 0) return 0;
@@ -86,7 +86,7 @@ function unpluggedState(spec: RelaySpec, why: string): RelayState {
 
 export async function answerStats(req: StatsRequest, source: StatsSource, table: RelayTable,
   unplugged: ReadonlyMap<number, string> = new Map()): Promise<StatsResponse> {
-  if (req.relay.some((id) => id >= MAX_RELAYS) || req.delay > MAX_DELAY_MS) return { status: StatsStatus.EBADR, relay: [] };
+  if (req.relay.some((id) => id >= MAX_RELAYS) || req.delay > MAX_STATS_DELAY_MS) return { status: StatsStatus.EBADR, relay: [] };
   const wanted = (r: DataplaneRelay) => req.relay.length === 0 || req.relay.includes(r.id);
   let before: StatsReply | undefined;
   let after = await source.stats();

@@ -1,6 +1,6 @@
 // vio4wd-stats: relay counters and rates from the stats endpoint.
 import yargs from 'yargs';
-import { StatsStatus, TimeoutError, wire, zmqRequest, type RelayState } from '@vio4wd/common';
+import { MAX_RELAYS, MAX_STATS_DELAY_MS, StatsStatus, TimeoutError, wire, zmqRequest, type RelayState } from '@vio4wd/common';
 
 export const DEFAULT_STATS_EP = 'ipc:///var/run/virtio-forwarder/stats';
 
@@ -32,6 +32,13 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
     .option('zmq_ep', { alias: 'zmq-ep', type: 'string', default: DEFAULT_STATS_EP })
     .option('json', { type: 'boolean', default: false, describe: 'print the reply as JSON' })
     .option('watch', { type: 'boolean', default: false, describe: 'repeat until interrupted' })
+    .check((a) => {
+      const bad = a.relay.find((r) => !Number.isInteger(r) || r < 0 || r >= MAX_RELAYS);
+      if (bad !== undefined) throw new Error(`--relay ${bad}: relay ids are 0-${MAX_RELAYS - 1}`);
+      if (!Number.isInteger(a.delay) || a.delay < 0 || a.delay > MAX_STATS_DELAY_MS)
+        throw new Error(`--delay ${a.delay}: give whole milliseconds from 0 to ${MAX_STATS_DELAY_MS}`);
+      return true;
+    })
     .strict()
     .exitProcess(false)
     .fail((msg, err) => {
