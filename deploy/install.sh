@@ -18,12 +18,15 @@ for p in packages/*; do
 done
 (cd /usr/lib/vio4wd && npm ci --omit=dev --no-audit --no-fund >/dev/null)
 
+# The node this tree was built with (Debian's, or one installed elsewhere).
+node_bin=$(command -v node)
 for cmd in forwarder:virtio-forwarder portctl:vio4wd-portctl stats:vio4wd-stats; do
   pkg=${cmd%%:*} name=${cmd##*:}
-  printf '#!/bin/sh\nexec /usr/bin/node /usr/lib/vio4wd/packages/%s/dist/bin.js "$@"\n' "$pkg" > "/usr/bin/$name"
+  printf '#!/bin/sh\nexec %s /usr/lib/vio4wd/packages/%s/dist/bin.js "$@"\n' "$node_bin" "$pkg" > "/usr/bin/$name"
   chmod 0755 "/usr/bin/$name"
 done
 install -D -m 0644 deploy/systemd/virtio-forwarder.service /etc/systemd/system/virtio-forwarder.service
 [ -e /etc/default/virtioforwarder ] || install -D -m 0644 deploy/virtioforwarder.default /etc/default/virtioforwarder
-command -v systemctl >/dev/null && systemctl daemon-reload || true
+# Only where systemd is the init system (not in a bare container).
+if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 echo "installed; edit /etc/default/virtioforwarder, then: systemctl start virtio-forwarder"

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# CI: the installed service as systemd would run it: /usr/bin/virtio-forwarder
+# with a NOTIFY_SOCKET, READY=1 once it serves, the installed CLIs plug and
+# read a relay, SIGTERM stops it with exit 0.
+set -euo pipefail
+dir=$(mktemp -d /tmp/v4-inst-XXXX)
+fwd_pid=; listener_pid=
+cleanup() {
+  [ -n "$fwd_pid" ] && kill -9 "$fwd_pid" 2>/dev/null || true
+  [ -n "$listener_pid" ] && kill "$listener_pid" 2>/dev/null || true
+  rm -rf "$dir" "/var/run/dpdk/vio4wd-inst-$$"
+}
+trap cleanup EXIT
+fail() { echo "installed smoke: $*" >&2; [ -f "$dir/log" ] && cat "$dir/log" >&2; exit 1; }
+
+cat > "$dir/cfg" <<CFG
+VIRTIOFWD_CPU_MASK=1
+VIRTIOFWD_VHOST_CLIENT=false
+VIRTIOFWD_SOCKET_DIR=$dir/vhost
+VIRTIOFWD_ZMQ_PORT_CONTROL_EP=ipc://$dir/port_control
+VIRTIOFWD_ZMQ_STATS_EP=ipc://$dir/stats
+VIRTIOFWD_PID_DIR=$dir
+VIO4WD_STATE_DIR=$dir/state
+VIO4WD_CONTROL_SOCKET=$dir/dataplane.sock
+VIO4WD_NO_HUGE=true
+VIO4WD_EAL_FILE_PREFIX=vio4wd-inst-$$
+VIRTIOFWD_DEVICE_ALIASES=(0000:ff:00.1=net_null0)
+CFG
+
+# The service manager's end of NOTIFY_SOCKET.
+/usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1])
+open(sys.argv[2], "w").write(s.recv(4096).decode())' "$dir/notify" "$dir/notified" &
+listener_pid=$!
+for _ in $(seq 50); do [ -S "$dir/notify" ] && break; sleep 0.1; done
+
+NOTIFY_SOCKET=$dir/notify /usr/bin/virtio-forwarder --config "$dir/cfg" >"$dir/log" 2>&1 &
+fwd_pid=$!
+for _ in $(seq 300); do [ -s "$dir/notified" ] && break; kill -0 "$fwd_pid" 2>/dev/null || fail "exited before READY=1"; sleep 0.1; done
+grep -q '^READY=1$' "$dir/notified" || fail "no READY=1 within 30 s"
+echo "installed smoke: $(tr '\n' ' ' < "$dir/notified")"
+[ "$(cat "$dir/virtio-forwarder.pid")" = "$fwd_pid" ] || fail "PID file does not name the service"
+
+vio4wd-portctl add --virtio-id=1 --pci-addr=0000:ff:00.1 --zmq_ep "ipc://$dir/port_control" || fail "add failed"
+[ -S "$dir/vhost/virtio-forwarder1.sock" ] || fail "no vhost-user socket for virtio id 1"
+vio4wd-stats --json --delay=200 --zmq_ep "ipc://$dir/stats" > "$dir/stats.json" || fail "stats failed"
+/usr/bin/python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))["relay"]
+assert [x["id"] for x in r] == [1], r
+assert r[0]["vf_to_vm"]["pkt_rate_rx_from_vf"] > 0, r[0]["vf_to_vm"]
+print("installed smoke: relay 1 reading %.0f pps from its VF" % r[0]["vf_to_vm"]["pkt_rate_rx_from_vf"])' "$dir/stats.json" || fail "unexpected stats"
+
+kill -TERM "$fwd_pid"
+rc=0; wait "$fwd_pid" || rc=$?
+fwd_pid=
+[ "$rc" -eq 0 ] || fail "exit code $rc after SIGTERM"
+[ ! -e "$dir/virtio-forwarder.pid" ] || fail "PID file left behind"
+echo "installed smoke: ok"
