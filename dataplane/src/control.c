@@ -141,14 +141,11 @@ static void put_relay(struct json *j, const struct relay *r)
 	/* The same, with -1 while not placed on a node (a virtual VF, no VM yet). */
 	json_i64(j, "buffer_node", socket);
 	{
-		uint64_t features = 0;
 		uint16_t mtu = 0;
-		int vid = __atomic_load_n(&r->vid, __ATOMIC_RELAXED);
+		int vid = __atomic_load_n(&r->vid, __ATOMIC_ACQUIRE);
 
 		/* What the VM negotiated (0 while none is connected), and the VF's MTU. */
-		if (vid >= 0)
-			rte_vhost_get_negotiated_features(vid, &features);
-		json_u64(j, "vhost_features", features);
+		json_u64(j, "vhost_features", vid >= 0 ? __atomic_load_n(&r->vhost_features, __ATOMIC_RELAXED) : 0);
 		rte_eth_dev_get_mtu(r->vf_port, &mtu);
 		json_u64(j, "vf_mtu", mtu);
 	}

@@ -121,7 +121,11 @@ int relay_attach_vid(const char *path, int vid)
 	pthread_mutex_lock(&table_lock);
 	r = relay_by_path(path);
 	if (r != NULL) {
+		uint64_t features = 0;
+
 		vm_pool_follow(r, vid);
+		rte_vhost_get_negotiated_features(vid, &features);
+		__atomic_store_n(&r->vhost_features, features, __ATOMIC_RELAXED);
 		__atomic_store_n(&r->vid, vid, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&table_lock);

@@ -90,6 +90,9 @@ struct relay {
 	struct rte_mempool *vf_pool;      /* the VF's receive ring; on the VF's node */
 	struct rte_mempool *retired_pool; /* a vm_pool left behind: freed once all its mbufs are back */
 	unsigned int vm_pool_gen;         /* vm_pools made so far (unique names) */
+	/* What the VM negotiated, read at connect: the control thread must not
+	 * ask the vhost library about a device that may be going away. Atomic. */
+	uint64_t vhost_features;
 };
 
 struct relay_request {

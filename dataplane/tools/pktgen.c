@@ -318,6 +318,16 @@ int main(int argc, char **argv)
 			printf("%s%" PRIu64, q ? "," : "", vm.rxq_pkts[q]);
 		printf("]}\n");
 		fflush(stdout);
+		/*
+		 * --hold: keep both ports open (receiving only) until signalled.
+		 * DPDK 22.11's memif PMD unmaps its shared memory on a peer's
+		 * disconnect while the relay's worker may be inside an rx burst on
+		 * it (a SIGSEGV in the relay); tests stop the relay first.
+		 */
+		while (hold && !quit) {
+			poll_once(&vm, pool, (uint16_t)size, (unsigned int)flows);
+			poll_once(&vf, pool, (uint16_t)size, (unsigned int)flows);
+		}
 		rte_eal_cleanup();
 		return 0;
 	}

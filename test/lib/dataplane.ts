@@ -22,8 +22,20 @@ export async function startDataplane(dir: string, lcores: string, cleanups: Clea
   const prefix = `vio4wd-${path.basename(dir)}`;
   const ctl = `${dir}/ctl.sock`;
   const dp = execa(DATAPLANE, ['--no-huge', '-m', '512', '--lcores', lcores, '--file-prefix', prefix, '-a', '0000:00:00.0',
-    '--', '--control-socket', ctl, ...extraArgs], { reject: false, buffer: false, stdio: 'ignore' });
+    '--', '--control-socket', ctl, ...extraArgs], { reject: false, buffer: false, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' });
+  // The last of its log, printed if it dies by itself: a crash must say what it was doing.
+  let log = '';
+  const keep = (d: Buffer) => {
+    log = (log + d.toString()).slice(-20000);
+  };
+  dp.stdout.on('data', keep);
+  dp.stderr.on('data', keep);
+  let stopping = false;
+  void dp.then((r) => {
+    if (!stopping) console.error(`vio4wd-dataplane died by itself (${r.signal ?? `exit ${String(r.exitCode)}`}); its log:\n${log}`);
+  });
   cleanups.push(async () => {
+    stopping = true;
     dp.kill('SIGTERM');
     await dp;
     cleanDpdkRuntime(prefix);
@@ -76,24 +88,39 @@ export interface CountOptions {
  * deep rings on both outer ports, so that a generator briefly descheduled by
  * the test's own processes never overflows one. Stopping it is pushed onto cleanups.
  */
-export function runCount(tag: string, o: CountOptions, cleanups: Cleanup[]): { done: Promise<CountResult> } {
+export function runCount(tag: string, o: CountOptions, cleanups: Cleanup[]): { done: Promise<CountResult>; stop: () => Promise<void> } {
   const prefix = `${tag}-gen`;
   const vdevQueues = o.vdevQueues ?? 1;
+  // --hold: the generator keeps its ports open after it reports, until killed
+  // after the relay's dataplane has stopped. (DPDK 22.11's memif PMD unmaps
+  // its memory on a peer disconnect while the relay may be polling it: the
+  // relay's dataplane can die of SIGSEGV when a memif peer exits first.)
   const gen = execa(PKTGEN, ['--no-huge', '-m', '256', '-l', '0', '--no-pci', '--log-level=3', '--file-prefix', prefix,
     '--vdev', `net_memif0,role=client,socket=${o.memif},socket-abstract=no,rsize=14`,
     '--vdev', `net_virtio_user0,path=${o.vhost},queue_size=4096${vdevQueues > 1 ? `,queues=${vdevQueues}` : ''}`,
     '--', '--vm', 'net_virtio_user0', '--vf', 'net_memif0', '--dir', 'bidir', '--count', String(o.count), '--pps', String(o.pps),
-    '--duration-ms', '1000', '--flows', String(o.flows ?? 1), '--queues', String(o.queues ?? vdevQueues)],
-  { reject: false, stdin: 'ignore' });
-  cleanups.push(async () => {
-    gen.kill('SIGKILL');
+    '--duration-ms', '1000', '--flows', String(o.flows ?? 1), '--queues', String(o.queues ?? vdevQueues), '--hold'],
+  { reject: false, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', buffer: false });
+  const stop = async () => {
+    gen.kill('SIGTERM');
+    const timer = setTimeout(() => gen.kill('SIGKILL'), 5000);
     await gen;
+    clearTimeout(timer);
     cleanDpdkRuntime(prefix);
+  };
+  // Runs after every other cleanup (they run last-pushed first): after the dataplane stopped.
+  cleanups.unshift(stop);
+  let out = '';
+  gen.stderr.on('data', (d: Buffer) => {
+    out += d.toString();
   });
-  const done = gen.then((r) => {
-    const line = r.stdout.trim().split('\n').pop() ?? '';
-    if (r.exitCode !== 0 || !line.startsWith('{')) throw new Error(`pktgen failed (exit ${String(r.exitCode)}):\n${r.stdout}\n${r.stderr}`);
-    return countResult.parse(JSON.parse(line));
+  const done = new Promise<CountResult>((resolve, reject) => {
+    gen.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const line = out.split('\n').find((l) => l.startsWith('{') && l.endsWith('}'));
+      if (line) resolve(countResult.parse(JSON.parse(line)));
+    });
+    void gen.then((r) => reject(new Error(`pktgen exited (${r.signal ?? `exit ${String(r.exitCode)}`}) without a result:\n${out}`)));
   });
-  return { done };
+  return { done, stop };
 }
