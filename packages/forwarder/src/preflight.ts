@@ -3,7 +3,7 @@
 // vm.max_map_count), a driver for PCI VFs, writable directories.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Config } from '@vio4wd/common';
+import { parsePciAddress, type Config } from '@vio4wd/common';
 
 /** 2M pages the dataplane needs whatever it relays (EAL, vhost, rings). */
 export const BASE_PAGES = 8;
@@ -32,10 +32,9 @@ export interface PreflightResult {
   notes: string[];
 }
 
-const PCI_RE = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/;
-
+/** A device given to the dataplane by PCI address (not DPDK device arguments). */
 export function isPciDevice(device: string): boolean {
-  return PCI_RE.test(device);
+  return parsePciAddress(device) !== null;
 }
 
 function readText(file: string): string | undefined {

@@ -235,6 +235,13 @@ export class Supervisor {
   private async plugOrRetry(spec: RelaySpec, what: string): Promise<boolean> {
     try {
       await this.plug(spec);
+      // Removed (or replaced) by port control while this retry was plugging it: take it out again.
+      const now = this.table.get(spec.id);
+      if (!now || now.vhostPath !== spec.vhostPath || vfLabel(now) !== vfLabel(spec)) {
+        await this.client.removeRelay(spec.id);
+        this.unplugged.delete(spec.id);
+        return false;
+      }
       this.unplugged.delete(spec.id);
       this.log.info(`${what} ${spec.id} plugged: VF ${vfLabel(spec)} <-> ${spec.vhostPath}`);
       return true;
