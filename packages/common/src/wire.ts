@@ -39,12 +39,14 @@ export const portControlRequestSchema = z.object({
 export type PortControlRequest = z.infer<typeof portControlRequestSchema>;
 export type PortControlRequestInput = z.input<typeof portControlRequestSchema>;
 
-export const portControlResponseSchema = z.object({
+/** The status and error fields PortControlResponse and CoreSchedResponse share (ERROR=0, OK=1). */
+const statusWithError = {
   status: z.number().int().min(0).max(1),
   error_code: i32.optional(),
   error_code_source: z.string().optional(),
-  query_string: z.string().optional(),
-});
+};
+
+export const portControlResponseSchema = z.object({ ...statusWithError, query_string: z.string().optional() });
 export type PortControlResponse = z.infer<typeof portControlResponseSchema>;
 
 export const statsRequestSchema = z.object({
@@ -129,12 +131,7 @@ export const coreSchedRequestSchema = z.object({
 export type CoreSchedRequest = z.infer<typeof coreSchedRequestSchema>;
 export type CoreSchedRequestInput = z.input<typeof coreSchedRequestSchema>;
 
-export const coreSchedResponseSchema = z.object({
-  status: z.number().int().min(0).max(1),
-  error_code: i32.optional(),
-  error_code_source: z.string().optional(),
-  eal_cores: z.array(u32).default([]),
-});
+export const coreSchedResponseSchema = z.object({ ...statusWithError, eal_cores: z.array(u32).default([]) });
 export type CoreSchedResponse = z.infer<typeof coreSchedResponseSchema>;
 
 /** A message that did not decode, or decoded into something invalid. */

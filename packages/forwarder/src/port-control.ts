@@ -15,7 +15,7 @@ import {
 } from '@vio4wd/common';
 import { LogLimiter, REFUSALS_LOGGED } from './log-limit.js';
 import { EEXIST, EINVAL, ENOENT, ENOSPC, ENOTSUP, Refusal, refusalOf } from './refusal.js';
-import { vfLabel, type BondSpec, type RelaySpec, type RelayTable } from './relay-table.js';
+import { sameRelay, vfLabel, type BondSpec, type RelaySpec, type RelayTable } from './relay-table.js';
 
 /** What port control needs of the dataplane (a process, or a fake in unit tests). */
 export interface RelayDriver {
@@ -118,7 +118,7 @@ export class PortControl {
 
   private async add(spec: RelaySpec, conditional: boolean): Promise<PortControlResponse> {
     const same = this.table.get(spec.id);
-    if (same && vfLabel(same) === vfLabel(spec) && same.vhostPath === spec.vhostPath && conditional) return ok();
+    if (same && sameRelay(same, spec) && conditional) return ok();
     if (same) throw new Refusal(EEXIST, `relay ${spec.id} already exists (VF ${vfLabel(same)}, socket ${same.vhostPath})`);
     for (const pci of spec.pcis) {
       const byPci = this.table.byPci(pci);

@@ -69,6 +69,11 @@ export function toDataplaneRequest(spec: RelaySpec): AddRelayRequest {
   return req;
 }
 
+/** Whether two specs are the same relay: the same VF(s) on the same socket. */
+export function sameRelay(a: RelaySpec, b: RelaySpec): boolean {
+  return vfLabel(a) === vfLabel(b) && a.vhostPath === b.vhostPath;
+}
+
 /** How a relay's VF reads in logs and replies. */
 export function vfLabel(spec: RelaySpec): string {
   return spec.bond ? `bond ${spec.bond.name} (${spec.pcis.join(', ')})` : (spec.pcis[0] ?? '?');

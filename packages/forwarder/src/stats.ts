@@ -87,7 +87,7 @@ function unpluggedState(spec: RelaySpec, why: string): RelayState {
 export async function answerStats(req: StatsRequest, source: StatsSource, table: RelayTable,
   unplugged: ReadonlyMap<number, string> = new Map()): Promise<StatsResponse> {
   if (req.relay.some((id) => id >= MAX_RELAYS) || req.delay > MAX_STATS_DELAY_MS) return { status: StatsStatus.EBADR, relay: [] };
-  const wanted = (r: DataplaneRelay) => req.relay.length === 0 || req.relay.includes(r.id);
+  const wanted = (id: number) => req.relay.length === 0 || req.relay.includes(id);
   let before: StatsReply | undefined;
   let after = await source.stats();
   if (req.delay > 0) {
@@ -97,13 +97,13 @@ export async function answerStats(req: StatsRequest, source: StatsSource, table:
   }
   const seconds = before ? (after.tsc - before.tsc) / after.tsc_hz : 0;
   const relays = after.relays
-    .filter(wanted)
+    .filter((r) => wanted(r.id))
     .filter((r) => req.include_inactive || r.connected)
     .map((r) => relayState(r, before?.relays.find((b) => b.id === r.id), seconds, table.get(r.id)?.pcis.join(',')));
   if (req.include_inactive) {
     for (const [id, why] of unplugged) {
       const spec = table.get(id);
-      if (spec && (req.relay.length === 0 || req.relay.includes(id)) && !relays.some((r) => r.id === id))
+      if (spec && wanted(id) && !relays.some((r) => r.id === id))
         relays.push(unpluggedState(spec, why));
     }
     relays.sort((a, b) => a.id - b.id);

@@ -25,7 +25,7 @@ import { DataplaneProcess, describeExit } from './dataplane-process.js';
 import { PortControl, type RelayDriver } from './port-control.js';
 import { directoryProblems, pciDriverProblem, preflight, PreflightError } from './preflight.js';
 import { ENODEV, Refusal } from './refusal.js';
-import { RelayTable, toDataplaneRequest, vfLabel, type RelaySpec } from './relay-table.js';
+import { RelayTable, sameRelay, toDataplaneRequest, vfLabel, type RelaySpec } from './relay-table.js';
 import { StateFile } from './state-file.js';
 import { answerStats } from './stats.js';
 import { ZmqServer } from './zmq-server.js';
@@ -65,7 +65,7 @@ export class Supervisor {
   private readySince = 0;
   private unstable = 0;
   /** Relays of the desired state the dataplane could not take (why), tried again every RETRY_MS. */
-  readonly unplugged = new Map<number, string>();
+  private readonly unplugged = new Map<number, string>();
   private retryTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -237,7 +237,7 @@ export class Supervisor {
       await this.plug(spec);
       // Removed (or replaced) by port control while this retry was plugging it: take it out again.
       const now = this.table.get(spec.id);
-      if (!now || now.vhostPath !== spec.vhostPath || vfLabel(now) !== vfLabel(spec)) {
+      if (!now || !sameRelay(now, spec)) {
         await this.client.removeRelay(spec.id);
         this.unplugged.delete(spec.id);
         return false;
