@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# CI: the installed service as systemd would run it: /usr/bin/virtio-forwarder
+# CI: the installed services as systemd would run them: /usr/bin/virtio-forwarder
 # with a NOTIFY_SOCKET, READY=1 once it serves, the installed CLIs plug and
-# read a relay, SIGTERM stops it with exit 0.
+# read a relay; /usr/bin/vio4wd_core_scheduler beside it, READY=1 (through
+# the barrier helper) once it polls, the pinner and load monitor read the
+# map; SIGTERM stops each with exit 0.
 set -euo pipefail
 dir=$(mktemp -d /tmp/v4-inst-XXXX)
-fwd_pid=; listener_pid=
+fwd_pid=; listener_pid=; sched_pid=
 cleanup() {
+  [ -n "$sched_pid" ] && kill -9 "$sched_pid" 2>/dev/null || true
   [ -n "$fwd_pid" ] && kill -9 "$fwd_pid" 2>/dev/null || true
   [ -n "$listener_pid" ] && kill "$listener_pid" 2>/dev/null || true
   rm -rf "$dir" "/var/run/dpdk/vio4wd-inst-$$"
@@ -25,6 +28,9 @@ VIO4WD_CONTROL_SOCKET=$dir/dataplane.sock
 VIO4WD_NO_HUGE=true
 VIO4WD_EAL_FILE_PREFIX=vio4wd-inst-$$
 VIRTIOFWD_DEVICE_ALIASES=(0000:ff:00.1=net_null0)
+VIO4WD_CORE_SCHED_ENABLE=true
+VIRTIOFWD_ZMQ_CORE_SCHED_EP=ipc://$dir/core_sched
+VIO4WD_CORE_SCHED_POLL_INTERVAL=0.5
 CFG
 
 # The service manager's end of NOTIFY_SOCKET.
@@ -51,6 +57,30 @@ r = json.load(open(sys.argv[1]))["relay"]
 assert [x["id"] for x in r] == [1], r
 assert r[0]["vf_to_vm"]["pkt_rate_rx_from_vf"] > 0, r[0]["vf_to_vm"]
 print("installed smoke: relay 1 reading %.0f pps from its VF" % r[0]["vf_to_vm"]["pkt_rate_rx_from_vf"])' "$dir/stats.json" || fail "unexpected stats"
+
+# The core scheduler, as its unit runs it. Its service manager end reads
+# READY=1 and then the barrier (whose pipe it closes, as systemd does).
+/usr/bin/python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1])
+got = [s.recv(4096).decode() for _ in range(2)]
+open(sys.argv[2], "w").write("\n".join(got))' "$dir/notify2" "$dir/notified2" &
+for _ in $(seq 50); do [ -S "$dir/notify2" ] && break; sleep 0.1; done
+NOTIFY_SOCKET=$dir/notify2 /usr/bin/vio4wd_core_scheduler --config "$dir/cfg" >"$dir/sched.log" 2>&1 &
+sched_pid=$!
+for _ in $(seq 100); do [ -s "$dir/notified2" ] && break; kill -0 "$sched_pid" 2>/dev/null || { cat "$dir/sched.log" >&2; fail "scheduler exited before READY=1"; }; sleep 0.1; done
+grep -q '^READY=1$' "$dir/notified2" || { cat "$dir/sched.log" >&2; fail "no READY=1 from the scheduler within 10 s"; }
+grep -q '^BARRIER=1$' "$dir/notified2" || fail "the scheduler's helper sent no barrier"
+echo "installed smoke: scheduler: $(tr '\n' ' ' < "$dir/notified2")"
+grep -q 'balancing worker CPUs 1 of' "$dir/sched.log" || { cat "$dir/sched.log" >&2; fail "scheduler did not reach the forwarder"; }
+[ "$(vio4wd-pinner --config "$dir/cfg")" = "CPU 1: VM->VF 1  VF->VM 1" ] || fail "pinner map: $(vio4wd-pinner --config "$dir/cfg" 2>&1)"
+vio4wd-load --config "$dir/cfg" --once --interval 0.3 | grep -Eq '^CPU   1 \[[#.]+\] +[0-9]+%  VM->VF 1  VF->VM 1$' || fail "load monitor: $(vio4wd-load --config "$dir/cfg" --once 2>&1)"
+kill -TERM "$sched_pid"
+rc=0; wait "$sched_pid" || rc=$?
+sched_pid=
+[ "$rc" -eq 0 ] || { cat "$dir/sched.log" >&2; fail "scheduler exit code $rc after SIGTERM"; }
+grep -E '^<[0-3]>' "$dir/sched.log" && fail "the scheduler logged errors"
+echo "installed smoke: scheduler: $(grep -c . "$dir/sched.log") log lines, stopped with 0"
 
 kill -TERM "$fwd_pid"
 rc=0; wait "$fwd_pid" || rc=$?

@@ -175,6 +175,8 @@ static void put_workers(struct json *j)
 		json_u64(j, "lcore", worker_lcore(i));
 		json_u64(j, "busy_cycles", c.busy_cycles);
 		json_u64(j, "idle_cycles", c.idle_cycles);
+		/* The scheduler keeps a relay's directions on its own node. */
+		json_i64(j, "numa_node", (int)rte_lcore_to_socket_id(worker_lcore(i))); /* -1: several nodes */
 		json_close(j, '}');
 	}
 	json_close(j, ']');

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,29 +12,38 @@
 
 #include "notify.h"
 
-int notify_ready(const char *status, char *err, size_t errlen)
+/* $NOTIFY_SOCKET as an address: 1 on success, 0 when unset, -EINVAL when not a unix socket. */
+static int notify_address(struct sockaddr_un *sa, socklen_t *salen, char *err, size_t errlen)
 {
 	const char *path = getenv("NOTIFY_SOCKET");
-	struct sockaddr_un sa;
-	char msg[320];
-	socklen_t salen;
 	size_t plen;
-	int fd, n, rc = 1;
 
 	if (path == NULL || path[0] == '\0')
 		return 0;
 	plen = strlen(path);
-	if ((path[0] != '/' && path[0] != '@') || plen < 2 || plen >= sizeof(sa.sun_path)) {
+	if ((path[0] != '/' && path[0] != '@') || plen < 2 || plen >= sizeof(sa->sun_path)) {
 		snprintf(err, errlen, "NOTIFY_SOCKET '%.60s' is not a unix socket address", path);
 		return -EINVAL;
 	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, path, plen);
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	memcpy(sa->sun_path, path, plen);
 	if (path[0] == '@')
-		sa.sun_path[0] = '\0'; /* abstract namespace: no terminating NUL counted */
-	salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen + (path[0] == '/'));
+		sa->sun_path[0] = '\0'; /* abstract namespace: no terminating NUL counted */
+	*salen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + plen + (path[0] == '/'));
+	return 1;
+}
 
+int notify_ready(const char *status, char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
+	char msg[320];
+	socklen_t salen;
+	int fd, n, rc;
+
+	rc = notify_address(&sa, &salen, err, errlen);
+	if (rc <= 0)
+		return rc;
 	n = snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", status != NULL ? status : "");
 	if (n < 0 || (size_t)n >= sizeof(msg))
 		n = (int)sizeof(msg) - 1;
@@ -44,8 +55,78 @@ int notify_ready(const char *status, char *err, size_t errlen)
 	}
 	if (sendto(fd, msg, (size_t)n, MSG_NOSIGNAL, (const struct sockaddr *)&sa, salen) < 0) {
 		rc = -errno;
-		snprintf(err, errlen, "cannot notify the service manager on %.60s: %s", path, strerror(errno));
+		snprintf(err, errlen, "cannot notify the service manager on %.60s: %s", getenv("NOTIFY_SOCKET"), strerror(errno));
 	}
 	close(fd);
+	return rc;
+}
+
+int notify_barrier(int timeout_ms, char *err, size_t errlen)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	static const char msg[] = "BARRIER=1";
+	struct iovec iov = { .iov_base = (void *)msg, .iov_len = sizeof(msg) - 1 };
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	struct sockaddr_un sa;
+	struct pollfd pfd;
+	socklen_t salen;
+	int fd, pipefd[2], rc;
+
+	rc = notify_address(&sa, &salen, err, errlen);
+	if (rc <= 0)
+		return rc;
+	if (pipe2(pipefd, O_CLOEXEC) != 0) {
+		snprintf(err, errlen, "cannot make a pipe for the notify barrier: %s", strerror(errno));
+		return -errno;
+	}
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot open a socket to notify the service manager: %s", strerror(errno));
+		goto out;
+	}
+	memset(&mh, 0, sizeof(mh));
+	memset(&control, 0, sizeof(control));
+	mh.msg_name = &sa;
+	mh.msg_namelen = salen;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = control.buf;
+	mh.msg_controllen = sizeof(control.buf);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &pipefd[1], sizeof(int));
+	if (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot send the notify barrier: %s", strerror(errno));
+		goto out;
+	}
+	/* The manager closes its copy of the write end once it has read every message before it. */
+	close(pipefd[1]);
+	pipefd[1] = -1;
+	pfd.fd = pipefd[0];
+	pfd.events = 0;
+	rc = poll(&pfd, 1, timeout_ms);
+	if (rc == 0) {
+		rc = -ETIMEDOUT;
+		snprintf(err, errlen, "the service manager did not take the notify barrier within %d ms", timeout_ms);
+	} else if (rc < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "waiting for the notify barrier: %s", strerror(errno));
+	} else {
+		rc = 1;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	close(pipefd[0]);
+	if (pipefd[1] >= 0)
+		close(pipefd[1]);
 	return rc;
 }

@@ -15,4 +15,12 @@
  */
 int notify_ready(const char *status, char *err, size_t errlen);
 
+/*
+ * Sends "BARRIER=1" with one end of a pipe and waits (up to timeout_ms) for
+ * the service manager to close it, which it does once it has processed every
+ * earlier message: a helper process that exits after this was alive while
+ * its READY=1 was attributed (sd_notify_barrier(3)). Same returns.
+ */
+int notify_barrier(int timeout_ms, char *err, size_t errlen);
+
 #endif

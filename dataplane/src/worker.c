@@ -403,7 +403,10 @@ static int worker_main(void *arg)
 		} else if (idle_sleep != 0 && ++empty_loops > IDLE_LOOPS_BEFORE_SLEEP) {
 			/* Opt-in power saving on an idle worker (never while busy). */
 			rte_delay_us_sleep(idle_sleep);
-			t0 = rte_rdtsc();
+			/* Slept time is idle time: load = busy / (busy + idle) stays true. */
+			t1 = rte_rdtsc();
+			stat_add(&w->counters.idle_cycles, t1 - t0);
+			t0 = t1;
 		}
 	}
 	rte_rcu_qsbr_thread_offline(qs, w->qs_id);

@@ -26,7 +26,8 @@ import zmq
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 
-PROTO = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+# VIO4WD_PROTO: another .proto (the original's, without vio4wd's extensions).
+PROTO = os.environ.get('VIO4WD_PROTO') or os.path.join(os.path.dirname(os.path.abspath(__file__)),
                      '..', '..', 'packages', 'common', 'proto', 'virtioforwarder.proto')
 
 

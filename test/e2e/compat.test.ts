@@ -35,9 +35,9 @@ interface Step {
   raw_hex?: string;
 }
 
-/** Sends the steps with the official runtime; one decoded reply per step. */
-async function python(steps: Step[]): Promise<PeerLine[]> {
-  const r = await execa(PYTHON, [PEER, 'client'], { input: JSON.stringify(steps), reject: false });
+/** Sends the steps with the official runtime; one decoded reply per step. proto: another .proto to compile. */
+async function python(steps: Step[], proto?: string): Promise<PeerLine[]> {
+  const r = await execa(PYTHON, [PEER, 'client'], { input: JSON.stringify(steps), reject: false, env: proto ? { VIO4WD_PROTO: proto } : {} });
   if (r.exitCode !== 0) throw new Error(`pb_peer client failed (${r.exitCode}):\n${r.stderr}`);
   return r.stdout.split('\n').filter((l) => l !== '').map((l) => peerLine.parse(JSON.parse(l)));
 }
@@ -122,7 +122,9 @@ describe('the official protobuf runtime drives the supervisor', () => {
     expect(oneRelay.map((x) => x.id)).toEqual([1]);
     expect(oneRelay[0]?.vf_to_vm.pkt_rate_rx_from_vf).toBeGreaterThan(1000);
     expect(Number(oneRelay[0]?.vf_to_vm.pkts_dropped_vm_not_connected)).toBeGreaterThan(0);
-    expect(active).toEqual({ status: 'OK' });
+    // No relay is active; the workers (vio4wd's extension) are always there.
+    const noRelay = { status: 'OK', tsc_hz: expect.stringMatching(/^[1-9]\d+$/), worker: [{ cpu: 1, busy_cycles: expect.any(String), idle_cycles: expect.any(String), numa_node: 0 }] };
+    expect(active).toEqual(noRelay);
 
     expect(config).toEqual({ status: 'OK', relay_cpu_map: [
       { relay_number: 0, vf2virtio_cpu: 1, virtio2vf_cpu: 1 },
@@ -139,7 +141,42 @@ describe('the official protobuf runtime drives the supervisor', () => {
     expect(removeSock).toEqual({ status: 'OK' });
     expect(remove).toEqual({ status: 'OK' });
     expect(queryGone?.status).toBe('ERROR');
-    expect(none).toEqual({ status: 'OK' });
+    expect(none).toEqual(noRelay);
+  });
+
+  test('stats extensions (tsc_hz, worker loads, per-direction busy cycles): ours read them, a client of the original .proto skips them', async () => {
+    const add = await python([{ ep: fwd.portControlEp, request: 'PortControlRequest', reply: 'PortControlResponse', msg: { op: 'ADD', pci_addrs: [pci(0xff, 1)], virtio_id: 3, conditional: false } }]);
+    expect(wellFormed(add[0])).toEqual({ status: 'OK' });
+    try {
+      const step: Step = { ep: fwd.statsEp, request: 'StatsRequest', reply: 'StatsResponse', msg: { relay: [3], delay: 300 } };
+      const [ours] = (await python([step])).map(wellFormed);
+      const w = z.object({ cpu: z.number(), busy_cycles: z.string(), idle_cycles: z.string(), numa_node: z.number(), load: z.number() }).parse((ours?.worker as unknown[])[0]);
+      // net_null never runs dry: the worker is busy, and nearly all of it is relay 3's VF->VM.
+      expect(w.load).toBeGreaterThan(0.2);
+      expect(w.load).toBeLessThanOrEqual(1);
+      const dirLoad = z.object({ busy_cycles: z.string(), load: z.number() }).loose();
+      const r3 = z.object({ vf_to_vm: dirLoad, vm_to_vf: dirLoad }).loose().parse((ours?.relay as unknown[])[0]);
+      expect(Number(r3.vf_to_vm.busy_cycles)).toBeGreaterThan(0);
+      expect(r3.vf_to_vm.load).toBeGreaterThan(0.5 * w.load);
+      expect(r3.vf_to_vm.load + r3.vm_to_vf.load).toBeLessThanOrEqual(w.load + 0.02);
+
+      // The original's .proto: ours without what vio4wd added.
+      const original = path.join(dir, 'virtioforwarder.proto');
+      const text = fs.readFileSync(path.join(ROOT, 'packages/common/proto/virtioforwarder.proto'), 'utf8')
+        .replace(/\nmessage WorkerLoad \{[^}]*\}\n/, '\n')
+        .split('\n').filter((l) => !/^\s*(optional uint64 tsc_hz = 3|repeated WorkerLoad worker = 4|optional uint64 busy_cycles = 15|optional float load = 16);/.test(l)).join('\n');
+      expect(text).not.toMatch(/WorkerLoad|tsc_hz|= 15;|= 16;/);
+      fs.writeFileSync(original, text);
+      const [theirs] = (await python([step], original)).map(wellFormed);
+      expect(theirs?.worker).toBeUndefined();
+      expect(theirs?.tsc_hz).toBeUndefined();
+      const old = z.object({ id: z.number(), vf_to_vm: z.object({ pkt_rate_rx_from_vf: z.number() }).loose() }).loose().parse((theirs?.relay as unknown[])[0]);
+      expect(old.id).toBe(3);
+      expect(old.vf_to_vm.pkt_rate_rx_from_vf).toBeGreaterThan(1000);
+      expect(Object.keys(old.vf_to_vm)).not.toContain('busy_cycles');
+    } finally {
+      await python([{ ep: fwd.portControlEp, request: 'PortControlRequest', reply: 'PortControlResponse', msg: { op: 'REMOVE', pci_addrs: [pci(0xff, 1)], virtio_id: 3, conditional: false } }]);
+    }
   });
 
   test('frames the official runtime calls garbage get each endpoint\'s error reply', async () => {

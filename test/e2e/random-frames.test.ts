@@ -8,22 +8,11 @@ import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals
 import * as zmq from 'zeromq';
 import { ConfigStatus, CoreSchedStatus, PortControlStatus, StatsStatus, wire } from '@vio4wd/common';
 import { Forwarder, cleanDpdkRuntime } from '../lib/forwarder.js';
+import { prng } from '../lib/prng.js';
 
 jest.setTimeout(300000);
 
 const FRAMES = 10_000;
-
-/** mulberry32: the same frames on every run, so a failure can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Mostly random bytes (0-64 of them); a third are valid requests of the

@@ -6,7 +6,7 @@ import { ConfigError, parseConfig, type Config } from '@vio4wd/common';
 
 const host = { hostCpus: 4 };
 
-type Picked = Partial<Pick<Config, 'cpuMask' | 'staticVfs' | 'cpuPins' | 'vfioVfToken' | 'masterLcore' | 'socketDir' | 'coreSched' | 'coreSchedEnable'>>;
+type Picked = Partial<Pick<Config, 'cpuMask' | 'workerCpus' | 'staticVfs' | 'cpuPins' | 'vfioVfToken' | 'masterLcore' | 'socketDir' | 'coreSched' | 'coreSchedEnable'>>;
 type Row = [label: string, file: string, expected: { ok: Picked } | { errors: string[] }];
 
 const vf = (pci: string, virtioId: number) => ({ pci, virtioId });
@@ -64,9 +64,14 @@ const rows: Row[] = [
   ['token with a non-hex digit', 'VIRTIOFWD_CPU_MASK=1\nVIRTIOFWD_VFIO_VF_TOKEN=14d63f20-8445-11ea-8900-1f9ce7d5650g',
     { errors: ["f:2: VIRTIOFWD_VFIO_VF_TOKEN: '14d63f20-8445-11ea-8900-1f9ce7d5650g' is not allowed; allowed: empty (no token), 0 (default token) or a UUID"] }],
   // Core scheduler.
-  ['core scheduler defaults', 'VIRTIOFWD_CPU_MASK=1', { ok: { coreSchedEnable: false, coreSched: { sensitivity: 0.25, pollIntervalS: 5, logLevel: 6, globalNumaOpt: false } } }],
-  ['core scheduler set', 'VIRTIOFWD_CPU_MASK=1\nVIO4WD_CORE_SCHED_ENABLE=true\nVIO4WD_CORE_SCHED_SENSITIVITY=0.1\nVIO4WD_CORE_SCHED_POLL_INTERVAL=2.5\nVIO4WD_CORE_SCHED_GLOBAL_NUMA_OPT=yes',
-    { ok: { coreSchedEnable: true, coreSched: { sensitivity: 0.1, pollIntervalS: 2.5, logLevel: 6, globalNumaOpt: true } } }],
+  ['core scheduler defaults', 'VIRTIOFWD_CPU_MASK=1', { ok: { coreSchedEnable: false, coreSched: { sensitivity: 0.25, pollIntervalS: 5, logLevel: 6, globalNumaOpt: false, keepPins: false, loadThreshold: 0.8, sustainIntervals: 3 } } }],
+  ['core scheduler set', 'VIRTIOFWD_CPU_MASK=1\nVIO4WD_CORE_SCHED_ENABLE=true\nVIO4WD_CORE_SCHED_SENSITIVITY=0.1\nVIO4WD_CORE_SCHED_POLL_INTERVAL=2.5\nVIO4WD_CORE_SCHED_GLOBAL_NUMA_OPT=yes\nVIO4WD_CORE_SCHED_KEEP_PINS=true\nVIO4WD_CORE_SCHED_LOAD_THRESHOLD=0.9\nVIO4WD_CORE_SCHED_SUSTAIN=12',
+    { ok: { coreSchedEnable: true, coreSched: { sensitivity: 0.1, pollIntervalS: 2.5, logLevel: 6, globalNumaOpt: true, keepPins: true, loadThreshold: 0.9, sustainIntervals: 12 } } }],
+  ['core scheduler sustain of 0', 'VIRTIOFWD_CPU_MASK=1\nVIO4WD_CORE_SCHED_SUSTAIN=0',
+    { errors: ["f:2: VIO4WD_CORE_SCHED_SUSTAIN: '0' is not allowed; allowed: an integer from 1 to 1000"] }],
+  ['worker lcores sharing CPUs', 'VIRTIOFWD_CPU_MASK=1-3\nVIO4WD_WORKER_CPUS=1', { ok: { cpuMask: [1, 2, 3], workerCpus: [1] } }],
+  ['worker lcores above the host without VIO4WD_WORKER_CPUS', 'VIRTIOFWD_CPU_MASK=1-5',
+    { errors: ['f:1: VIRTIOFWD_CPU_MASK: CPU 4 does not exist (this host has CPUs 0-3)'] }],
   ['core scheduler sensitivity of 0', 'VIRTIOFWD_CPU_MASK=1\nVIO4WD_CORE_SCHED_SENSITIVITY=0',
     { errors: ["f:2: VIO4WD_CORE_SCHED_SENSITIVITY: '0' is not allowed; allowed: a number above 0, at most 1"] }],
   // The file itself.

@@ -15,6 +15,7 @@ describe('systemd units', () => {
 
   test('there are units to check', () => {
     expect(units).toContain('virtio-forwarder.service');
+    expect(units).toContain('vio4wd_core_scheduler.service');
   });
 
   test.each(units)('%s: systemd-analyze verify finds nothing to say', async (unit) => {
@@ -33,5 +34,12 @@ describe('systemd units', () => {
     const text = fs.readFileSync(path.join(UNITS, 'virtio-forwarder.service'), 'utf8');
     expect(text).toMatch(/^Type=notify$/m);
     expect(text).toMatch(/^NotifyAccess=all$/m);
+  });
+
+  test('vio4wd_core_scheduler.service notifies, follows the forwarder, restarts on failure', () => {
+    const text = fs.readFileSync(path.join(UNITS, 'vio4wd_core_scheduler.service'), 'utf8');
+    for (const line of ['Type=notify', 'NotifyAccess=all', 'After=virtio-forwarder.service', 'PartOf=virtio-forwarder.service', 'Restart=on-failure',
+      'ExecStart=/usr/bin/vio4wd_core_scheduler --config /etc/default/virtioforwarder'])
+      expect(text.split('\n')).toContain(line);
   });
 });

@@ -50,14 +50,25 @@ export interface Config {
   coreSchedEnable: boolean;
   /** Settings of vio4wd_core_scheduler (read here so that a bad value fails early, for both services). */
   coreSched: {
-    /** Relative load imbalance between workers that makes a move worth it (0-1). */
+    /** Share of the busiest worker's excess load (over the ideal) a rebalance must remove (0-1). */
     sensitivity: number;
     /** Seconds between load samples. */
     pollIntervalS: number;
     logLevel: number;
     /** Consider workers on every NUMA node, not only the relay's own. */
     globalNumaOpt: boolean;
+    /** Leave relays pinned by VIRTIOFWD_CPU_PINS where they are. */
+    keepPins: boolean;
+    /** A worker busier than this (0-1) counts as overloaded. */
+    loadThreshold: number;
+    /** Intervals a worker must stay overloaded before the scheduler acts. */
+    sustainIntervals: number;
   };
+  /**
+   * CPUs every worker lcore runs on (DPDK --lcores), for hosts with fewer
+   * CPUs than workers (tests); empty: worker lcore N runs on CPU N.
+   */
+  workerCpus: number[];
   /** PCI address -> DPDK device arguments, for VFs that are not PCI devices. */
   deviceAliases: Map<string, string>;
   dataplaneBinary: string;
@@ -70,6 +81,8 @@ export interface Config {
     extraArgs: string[];
   };
   idleSleepUs: number;
+  /** How long a burst the far side cannot take is held before it is dropped (us). */
+  holdUs: number;
 }
 
 type Parser<T> = (e: RawEntry) => T;
@@ -198,9 +211,13 @@ interface VarSpec {
   key: string;
 }
 
-function varSpecs(hostCpus: number): Record<string, VarSpec> {
+/** DPDK's RTE_MAX_LCORE. */
+const MAX_LCORES = 128;
+
+function varSpecs(hostCpus: number, sharedWorkers: boolean): Record<string, VarSpec> {
   return {
-  VIRTIOFWD_CPU_MASK: { key: 'cpuMask', default: '1,2', parse: (e) => parseCpuList(scalar(e), hostCpus - 1) },
+  // With VIO4WD_WORKER_CPUS the mask names lcores (up to DPDK's 128), not CPUs.
+  VIRTIOFWD_CPU_MASK: { key: 'cpuMask', default: '1,2', parse: (e) => parseCpuList(scalar(e), (sharedWorkers ? MAX_LCORES : hostCpus) - 1) },
   VIRTIOFWD_LOG_LEVEL: { key: 'logLevel', default: '6', parse: intIn(0, 7) },
   VIRTIOFWD_HUGETLBFS_MOUNT_POINT: { key: 'hugetlbfsMountPoint', default: '/mnt/huge', parse: absPath },
   VIRTIOFWD_SOCKET_OWNER: { key: 'socketOwner', default: 'libvirt-qemu', parse: text },
@@ -226,6 +243,10 @@ function varSpecs(hostCpus: number): Record<string, VarSpec> {
   VIO4WD_CORE_SCHED_POLL_INTERVAL: { key: 'coreSched.pollIntervalS', default: '5', parse: decimalIn(0, 3600) },
   VIO4WD_CORE_SCHED_LOG_LEVEL: { key: 'coreSched.logLevel', default: '6', parse: intIn(0, 7) },
   VIO4WD_CORE_SCHED_GLOBAL_NUMA_OPT: { key: 'coreSched.globalNumaOpt', default: 'false', parse: bool },
+  VIO4WD_CORE_SCHED_KEEP_PINS: { key: 'coreSched.keepPins', default: 'false', parse: bool },
+  VIO4WD_CORE_SCHED_LOAD_THRESHOLD: { key: 'coreSched.loadThreshold', default: '0.8', parse: decimalIn(0, 1) },
+  VIO4WD_CORE_SCHED_SUSTAIN: { key: 'coreSched.sustainIntervals', default: '3', parse: intIn(1, 1000) },
+  VIO4WD_WORKER_CPUS: { key: 'workerCpus', default: '', parse: (e) => (scalar(e) === '' ? [] : parseCpuList(scalar(e), hostCpus - 1)) },
   VIRTIOFWD_DEVICE_ALIASES: { key: 'deviceAliases', default: [], parse: deviceAliases },
   VIRTIOFWD_BINARY: { key: 'dataplaneBinary', default: '/usr/libexec/vio4wd/vio4wd-dataplane', parse: absPath },
   VIO4WD_STATE_DIR: { key: 'stateDir', default: '/var/lib/vio4wd', parse: absPath },
@@ -235,6 +256,7 @@ function varSpecs(hostCpus: number): Record<string, VarSpec> {
   VIO4WD_EAL_FILE_PREFIX: { key: 'eal.filePrefix', default: 'virtio-forwarder', parse: withSchema(z.string().regex(/^[A-Za-z0-9_.-]+$/), 'letters, digits, _ . -') },
   VIO4WD_EAL_EXTRA_ARGS: { key: 'eal.extraArgs', default: [], parse: shellWords },
   VIO4WD_IDLE_SLEEP_US: { key: 'idleSleepUs', default: '0', parse: intIn(0, 1000) },
+  VIO4WD_HOLD_US: { key: 'holdUs', default: '10000', parse: intIn(0, 1000000) },
   };
 }
 
@@ -264,8 +286,9 @@ export interface ParseOptions {
 }
 
 export function parseConfig(textContent: string, source = 'config', opts: ParseOptions = {}): LoadedConfig {
-  const vars = varSpecs(Math.max(opts.hostCpus ?? os.cpus().length, 1));
   const entries = parseConfigText(textContent, source);
+  const sharedWorkers = entries.some((e) => e.name === 'VIO4WD_WORKER_CPUS' && e.values.some((v) => v.trim() !== ''));
+  const vars = varSpecs(Math.max(opts.hostCpus ?? os.cpus().length, 1), sharedWorkers);
   const byName = new Map<string, RawEntry>();
   const warnings: string[] = [];
   for (const e of entries) {

@@ -42,7 +42,8 @@ export const dataplaneRelaySchema = z.object({
 });
 export type DataplaneRelay = z.infer<typeof dataplaneRelaySchema>;
 
-export const workerSchema = z.object({ lcore: z.number().int(), busy_cycles: u64, idle_cycles: u64 });
+export const workerSchema = z.object({ lcore: z.number().int(), busy_cycles: u64, idle_cycles: u64, numa_node: z.number().int().min(-1).optional() });
+export type DataplaneWorker = z.infer<typeof workerSchema>;
 
 export const errorReplySchema = z.object({ ok: z.literal(false), errno: z.number().int(), error: z.string() });
 

@@ -72,6 +72,8 @@ const vfToVmSchema = z.object({
   byte_rate_rx_from_vf: z.number(),
   pkt_rate_tx_to_vm: z.number(),
   byte_rate_tx_to_vm: z.number(),
+  busy_cycles: u64.optional(),
+  load: z.number().optional(),
 });
 const vmToVfSchema = z.object({
   active: z.boolean(),
@@ -88,6 +90,8 @@ const vmToVfSchema = z.object({
   byte_rate_rx_from_vm: z.number(),
   pkt_rate_tx_to_vf: z.number(),
   byte_rate_tx_to_vf: z.number(),
+  busy_cycles: u64.optional(),
+  load: z.number().optional(),
 });
 export const relayStateSchema = z.object({
   id: u32,
@@ -102,9 +106,20 @@ export const relayStateSchema = z.object({
 });
 export type RelayState = z.infer<typeof relayStateSchema>;
 
+export const workerLoadSchema = z.object({
+  cpu: u32,
+  busy_cycles: u64,
+  idle_cycles: u64,
+  numa_node: u32.optional(),
+  load: z.number().optional(),
+});
+export type WorkerLoad = z.infer<typeof workerLoadSchema>;
+
 export const statsResponseSchema = z.object({
   status: z.number().int(),
   relay: z.array(relayStateSchema).default([]),
+  tsc_hz: u64.optional(),
+  worker: z.array(workerLoadSchema).default([]),
 });
 export type StatsResponse = z.infer<typeof statsResponseSchema>;
 

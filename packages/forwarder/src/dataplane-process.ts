@@ -12,8 +12,13 @@ const START_TIMEOUT_MS = 30000;
 const STOP_TIMEOUT_MS = 10000;
 
 export function ealArgs(config: Config): string[] {
-  const lcores = [config.masterLcore, ...config.cpuMask.filter((c) => c !== config.masterLcore)];
-  const args = ['-l', lcores.join(','), '--main-lcore', String(config.masterLcore), '--file-prefix', config.eal.filePrefix];
+  const workers = config.cpuMask.filter((c) => c !== config.masterLcore);
+  // Normally lcore N runs on CPU N. VIO4WD_WORKER_CPUS runs every worker
+  // lcore on the CPUs it names (more workers than CPUs: small test hosts).
+  const lcores = config.workerCpus.length === 0
+    ? ['-l', [config.masterLcore, ...workers].join(',')]
+    : ['--lcores', `${config.masterLcore}@${config.masterLcore},(${workers.join(',')})@(${config.workerCpus.join(',')})`];
+  const args = [...lcores, '--main-lcore', String(config.masterLcore), '--file-prefix', config.eal.filePrefix];
   // Probe no PCI device at start-up (an allow-list naming none): VFs are
   // hot-plugged one by one as relays are added, and other devices bound to
   // vfio-pci on the host are left alone.
@@ -32,7 +37,7 @@ export function ealArgs(config: Config): string[] {
 
 export function dataplaneArgs(config: Config, socketIds: SocketIds = { uid: null, gid: null }): string[] {
   const flags = [...(config.jumbo ? ['--jumbo'] : []), ...(config.mergeableBuffers ? ['--mrgbuf'] : []), ...(config.tso ? ['--tso'] : [])];
-  return [...ealArgs(config), '--', '--control-socket', config.controlSocket, '--idle-sleep-us', String(config.idleSleepUs),
+  return [...ealArgs(config), '--', '--control-socket', config.controlSocket, '--idle-sleep-us', String(config.idleSleepUs), '--hold-us', String(config.holdUs),
     ...flags, ...socketIdArgs(socketIds)];
 }
 

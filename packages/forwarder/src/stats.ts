@@ -5,11 +5,13 @@ import {
   MAX_STATS_DELAY_MS,
   StatsStatus,
   type DataplaneRelay,
+  type DataplaneWorker,
   type DirStats,
   type RelayState,
   type StatsReply,
   type StatsRequest,
   type StatsResponse,
+  type WorkerLoad,
 } from '@vio4wd/common';
 import type { RelaySpec, RelayTable } from './relay-table.js';
 
@@ -23,7 +25,13 @@ function rate(a: DirStats | undefined, b: DirStats, key: keyof DirStats, seconds
   return Math.max(0, b[key] - a[key]) / seconds;
 }
 
-function relayState(r: DataplaneRelay, before: DataplaneRelay | undefined, seconds: number, pci: string | undefined): RelayState {
+/** Fraction of one CPU that busy cycles took over a window of `cycles` TSC cycles. */
+function share(busyBefore: number | undefined, busyAfter: number, cycles: number): number | undefined {
+  if (busyBefore === undefined || cycles <= 0) return undefined;
+  return Math.min(1, Math.max(0, busyAfter - busyBefore) / cycles);
+}
+
+function relayState(r: DataplaneRelay, before: DataplaneRelay | undefined, seconds: number, pci: string | undefined, cycles = 0): RelayState {
   const f = r.vf_to_vm;
   const m = r.vm_to_vf;
   const internal = r.connected ? 'connected' : 'waiting for VM';
@@ -50,6 +58,8 @@ function relayState(r: DataplaneRelay, before: DataplaneRelay | undefined, secon
       byte_rate_rx_from_vf: rate(before?.vf_to_vm, f, 'rx_bytes', seconds),
       pkt_rate_tx_to_vm: rate(before?.vf_to_vm, f, 'tx_pkts', seconds),
       byte_rate_tx_to_vm: rate(before?.vf_to_vm, f, 'tx_bytes', seconds),
+      busy_cycles: f.busy_cycles,
+      load: share(before?.vf_to_vm.busy_cycles, f.busy_cycles, cycles),
     },
     vm_to_vf: {
       active: r.connected,
@@ -66,9 +76,25 @@ function relayState(r: DataplaneRelay, before: DataplaneRelay | undefined, secon
       byte_rate_rx_from_vm: rate(before?.vm_to_vf, m, 'rx_bytes', seconds),
       pkt_rate_tx_to_vf: rate(before?.vm_to_vf, m, 'tx_pkts', seconds),
       byte_rate_tx_to_vf: rate(before?.vm_to_vf, m, 'tx_bytes', seconds),
+      busy_cycles: m.busy_cycles,
+      load: share(before?.vm_to_vf.busy_cycles, m.busy_cycles, cycles),
     },
   };
   return state;
+}
+
+function workerLoads(now: readonly DataplaneWorker[], then: readonly DataplaneWorker[] | undefined): WorkerLoad[] {
+  return now.map((w) => {
+    const out: WorkerLoad = { cpu: w.lcore, busy_cycles: w.busy_cycles, idle_cycles: w.idle_cycles };
+    if (w.numa_node !== undefined && w.numa_node >= 0) out.numa_node = w.numa_node;
+    const prev = then?.find((p) => p.lcore === w.lcore);
+    if (prev) {
+      const busy = Math.max(0, w.busy_cycles - prev.busy_cycles);
+      const all = busy + Math.max(0, w.idle_cycles - prev.idle_cycles);
+      out.load = all > 0 ? busy / all : 0;
+    }
+    return out;
+  });
 }
 
 const ZERO: DirStats = { rx_pkts: 0, rx_bytes: 0, tx_pkts: 0, tx_bytes: 0, drop_full_pkts: 0, drop_full_bytes: 0, drop_nc_pkts: 0, drop_nc_bytes: 0, busy_cycles: 0 };
@@ -86,7 +112,7 @@ function unpluggedState(spec: RelaySpec, why: string): RelayState {
 
 export async function answerStats(req: StatsRequest, source: StatsSource, table: RelayTable,
   unplugged: ReadonlyMap<number, string> = new Map()): Promise<StatsResponse> {
-  if (req.relay.some((id) => id >= MAX_RELAYS) || req.delay > MAX_STATS_DELAY_MS) return { status: StatsStatus.EBADR, relay: [] };
+  if (req.relay.some((id) => id >= MAX_RELAYS) || req.delay > MAX_STATS_DELAY_MS) return { status: StatsStatus.EBADR, relay: [], worker: [] };
   const wanted = (id: number) => req.relay.length === 0 || req.relay.includes(id);
   let before: StatsReply | undefined;
   let after = await source.stats();
@@ -95,11 +121,13 @@ export async function answerStats(req: StatsRequest, source: StatsSource, table:
     await new Promise((resolve) => setTimeout(resolve, req.delay));
     after = await source.stats();
   }
-  const seconds = before ? (after.tsc - before.tsc) / after.tsc_hz : 0;
+  // A dataplane restarted between the samples has a new TSC origin: no rates then.
+  const cycles = before && after.tsc > before.tsc ? after.tsc - before.tsc : 0;
+  const seconds = cycles / after.tsc_hz;
   const relays = after.relays
     .filter((r) => wanted(r.id))
     .filter((r) => req.include_inactive || r.connected)
-    .map((r) => relayState(r, before?.relays.find((b) => b.id === r.id), seconds, table.get(r.id)?.pcis.join(',')));
+    .map((r) => relayState(r, before?.relays.find((b) => b.id === r.id), seconds, table.get(r.id)?.pcis.join(','), cycles));
   if (req.include_inactive) {
     for (const [id, why] of unplugged) {
       const spec = table.get(id);
@@ -108,5 +136,5 @@ export async function answerStats(req: StatsRequest, source: StatsSource, table:
     }
     relays.sort((a, b) => a.id - b.id);
   }
-  return { status: StatsStatus.OK, relay: relays };
+  return { status: StatsStatus.OK, relay: relays, tsc_hz: after.tsc_hz, worker: workerLoads(after.workers, before?.workers) };
 }

@@ -161,7 +161,7 @@ export class Supervisor {
       decode: (f) => wire.StatsRequest.decode(f),
       encode: (r) => wire.StatsResponse.encode(r),
       handle: (r) => answerStats(r, this.client, this.table, this.unplugged),
-      errorReply: () => ({ status: StatsStatus.EBADR, relay: [] }),
+      errorReply: () => ({ status: StatsStatus.EBADR, relay: [], worker: [] }),
     }, this.log, this.fatal);
     const servers: Endpoint[] = [portServer, statsServer];
     const coreSched = new CoreSched(c.cpuMask, this.table, this.cpuDriver, this.log);

@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+// vio4wd_core_scheduler (also vio4wd-core-scheduler): the load balancer service.
+import fs from 'node:fs';
+import { execa } from 'execa';
+import { createLogger } from '@vio4wd/common';
+import { parseSchedulerArgs } from './cli.js';
+import { CoreScheduler } from './scheduler.js';
+
+const SERVICE = 'vio4wd_core_scheduler';
+
+async function main(): Promise<number> {
+  const run = await parseSchedulerArgs(process.argv.slice(2), {
+    out: (l) => process.stdout.write(`${l}\n`),
+    err: (l) => process.stderr.write(`<3>${SERVICE}: ${l}\n`),
+  });
+  if (typeof run === 'number') return run;
+  const log = createLogger(SERVICE, run.logLevel);
+  const o = run.options;
+  const s = o.settings;
+  log.notice(`starting: stats ${o.statsEp}, core scheduling ${o.schedEp}, every ${o.pollIntervalS} s; ` +
+    `overload above ${s.loadThreshold} for ${s.sustainIntervals} polls, sensitivity ${s.sensitivity}, ` +
+    `${s.globalNuma ? 'any NUMA node' : 'NUMA-local'}${o.pinned.size ? `, relays ${[...o.pinned].join(',')} kept where pinned` : ''}${o.dryRun ? ', dry run' : ''}`);
+
+  const sched = new CoreScheduler(o, log);
+  const stop = new AbortController();
+  const onSignal = (sig: string) => {
+    if (stop.signal.aborted) return;
+    log.notice(`${sig} received, stopping`);
+    stop.abort();
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGHUP', () => log.info('SIGHUP ignored (restart the service to reread its configuration)'));
+  process.on('unhandledRejection', (e: unknown) => {
+    log.crit(`internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    process.exit(1);
+  });
+
+  // Ready once configured and polling; a forwarder that is not there yet is waited for.
+  await sched.poll();
+  if (process.env.NOTIFY_SOCKET) {
+    if (!fs.existsSync(run.notifyHelper)) log.error(`cannot tell systemd we are ready: ${run.notifyHelper} is missing`);
+    else {
+      const r = await execa(run.notifyHelper, ['polling'], { reject: false });
+      if (r.exitCode !== 0) log.error(`cannot tell systemd we are ready: ${r.stderr.replace(/^<\d>/, '')}`);
+    }
+  }
+  await sched.run(stop.signal);
+  log.notice(`stopped after ${sched.movesApplied} move(s)`);
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`<2>${SERVICE}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,71 @@
+// Settings shared by the scheduler and the two tools: the configuration
+// file (/etc/default/virtioforwarder, --config) gives the defaults, flags win.
+import fs from 'node:fs';
+import type { Argv } from 'yargs';
+import { ConfigError, DEFAULT_CONFIG_PATH, parseConfig, type Config } from '@vio4wd/common';
+
+export interface Io {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+/** Exit codes: 0 success, 1 failure (refused, unreachable), 2 bad usage or configuration. */
+export const EXIT_USAGE = 2;
+
+export class UsageError extends Error {}
+
+/**
+ * The configuration: --config FILE must exist; the default file may be
+ * missing (a host where only the tools are used), and then the built-in
+ * defaults apply. A file with bad values is a usage error naming each.
+ */
+export function readConfig(file: string | undefined): Config {
+  const path = file ?? DEFAULT_CONFIG_PATH;
+  let text = '';
+  try {
+    text = fs.readFileSync(path, 'utf8');
+  } catch (e) {
+    if (file !== undefined) throw new UsageError(`--config ${file}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  try {
+    // The CPU mask is the forwarder's business: any host size will do here.
+    return parseConfig(text, path, { hostCpus: 128 }).config;
+  } catch (e) {
+    if (e instanceof ConfigError) throw new UsageError(e.problems.join('\n'));
+    throw e;
+  }
+}
+
+/** --config, --stats-ep and --sched-ep, as every tool here takes them. */
+export function endpointOptions<T>(y: Argv<T>) {
+  return y
+    .option('config', { type: 'string', describe: `configuration file [default: ${DEFAULT_CONFIG_PATH}]` })
+    .option('stats-ep', { type: 'string', describe: 'stats endpoint [default: VIRTIOFWD_ZMQ_STATS_EP]' })
+    .option('sched-ep', { type: 'string', describe: 'core scheduling endpoint [default: VIRTIOFWD_ZMQ_CORE_SCHED_EP]' });
+}
+
+/**
+ * Runs a yargs parser that reports bad usage through io instead of exiting:
+ * the arguments, or the exit code (0 after --help, 2 for bad usage).
+ */
+export async function parseOrFail<T>(y: Argv<T>, io: Io): Promise<T | number> {
+  let failed = false;
+  const a = await y
+    .strict()
+    .exitProcess(false)
+    .fail((msg, err) => {
+      io.err(msg || (err ? err.message : 'invalid usage'));
+      failed = true;
+    })
+    .parseAsync();
+  if (failed) return EXIT_USAGE;
+  // yargs has printed the help (or the version) itself.
+  if (a.help === true) return 0;
+  return a as T;
+}
+
+export function checkNumber(name: string, v: number | undefined, lo: number, hi: number, opts: { int?: boolean; aboveLo?: boolean } = {}): void {
+  if (v === undefined) return;
+  const ok = Number.isFinite(v) && (opts.int ? Number.isInteger(v) : true) && (opts.aboveLo ? v > lo : v >= lo) && v <= hi;
+  if (!ok) throw new UsageError(`--${name} ${v}: allowed: ${opts.int ? 'an integer' : 'a number'} ${opts.aboveLo ? `above ${lo}` : `from ${lo}`}${opts.aboveLo ? ', at most' : ' to'} ${hi}`);
+}

@@ -1,0 +1,187 @@
+// The core scheduler end to end: the real supervisor with three worker
+// lcores, three relays pinned onto one of them, bidirectional traffic from
+// vio4wd-pktgen through each, and the real vio4wd_core_scheduler. This host
+// has 2 CPUs, so the three worker lcores share CPU 1 (VIO4WD_WORKER_CPUS=1,
+// DPDK --lcores '(1,2,3)@(1)'). None of them sleeps when idle (the default),
+// so each always gets a third of CPU 1 wherever the relays are, and a
+// worker's load stays its traffic's share of that third: a move changes the
+// loads as it would with a CPU per worker, only three times larger.
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, jest, test } from '@jest/globals';
+import { execa, type ResultPromise } from 'execa';
+import { Forwarder, ROOT, cleanDpdkRuntime } from '../lib/forwarder.js';
+import { runCount, type Cleanup, type CountResult } from '../lib/dataplane.js';
+
+jest.setTimeout(240000);
+
+const SCHED_BIN = path.join(ROOT, 'packages/core-scheduler/dist/bin.js');
+const PINNER_BIN = path.join(ROOT, 'packages/core-scheduler/dist/pinner-bin.js');
+const LOAD_BIN = path.join(ROOT, 'packages/core-scheduler/dist/load-bin.js');
+const N = 3;
+const pci = (i: number) => `0000:ff:02.${i}`;
+
+const cleanups: Cleanup[] = [];
+afterEach(async () => {
+  for (const f of cleanups.reverse()) await f().catch(() => undefined);
+  cleanups.length = 0;
+});
+
+class Scheduler {
+  out = '';
+  private proc: ResultPromise<{ buffer: false; reject: false; stdout: 'pipe'; stderr: 'pipe' }>;
+
+  constructor(fwd: Forwarder, extra: string[]) {
+    this.proc = execa('node', [SCHED_BIN, '--config', fwd.configPath, '--poll-interval', '1', '--sustain', '2', '--load-threshold', '0.1', '--loglevel', '7', ...extra],
+      { buffer: false, reject: false, stdout: 'pipe', stderr: 'pipe' });
+    const keep = (d: Buffer) => {
+      this.out += d.toString();
+    };
+    this.proc.stdout.on('data', keep);
+    this.proc.stderr.on('data', keep);
+  }
+
+  lines(re: RegExp): string[] {
+    return this.out.split('\n').filter((l) => re.test(l));
+  }
+
+  async waitFor(re: RegExp, count = 1, timeoutMs = 60000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.lines(re).length < count) {
+      if (Date.now() > deadline) throw new Error(`scheduler: no ${String(re)} (x${count}) within ${timeoutMs} ms:\n${this.out.slice(-4000)}`);
+      await sleep(100);
+    }
+  }
+
+  async stop(): Promise<number | undefined> {
+    if (this.proc.exitCode !== null) return this.proc.exitCode;
+    this.proc.kill('SIGTERM');
+    const r = await this.proc;
+    return r.exitCode;
+  }
+}
+
+/** Where each relay's directions run: "relay:vf2vm,vm2vf". */
+async function placement(fwd: Forwarder): Promise<string[]> {
+  return (await fwd.stats()).relay.map((r) => `${r.id}:${r.cpu?.vf_to_vm ?? '?'},${r.cpu?.vm_to_vf ?? '?'}`);
+}
+
+async function startForwarder(dir: string): Promise<Forwarder> {
+  const aliases = Array.from({ length: N }, (_, i) => `${pci(i)}=net_memif${i},role=server,socket=${dir}/m${i}.sock,socket-abstract=no,rsize=14`).join(' ');
+  const fwd = Forwarder.write(dir, {
+    vhostClient: false,
+    extra: [
+      'VIRTIOFWD_CPU_MASK=1,2,3',
+      'VIO4WD_WORKER_CPUS=1',
+      // The generators share CPU 0 with jest: hold bursts long enough that only the relay could lose one.
+      'VIO4WD_HOLD_US=200000',
+      'VIO4WD_CORE_SCHED_ENABLE=true',
+      `VIRTIOFWD_ZMQ_CORE_SCHED_EP=ipc://${dir}/core_sched`,
+      'VIRTIOFWD_CPU_PINS=(0:1 1:1 2:1)',
+      `VIRTIOFWD_DEVICE_ALIASES=(${aliases})`,
+    ],
+  });
+  await fwd.start();
+  return fwd;
+}
+
+function traffic(dir: string, count: number, pps: number): Promise<CountResult>[] {
+  return Array.from({ length: N }, (_, i) =>
+    runCount(`${path.basename(dir)}-${i}`, { memif: `${dir}/m${i}.sock`, vhost: `${dir}/vhost/virtio-forwarder${i}.sock`, count, pps }, cleanups).done);
+}
+
+function expectLossless(results: CountResult[], count: number): void {
+  for (const r of results) {
+    expect([r.vm_tx, r.vf_rx, r.vf_tx, r.vm_rx]).toEqual([count, count, count, count]);
+    expect([r.vf_reordered, r.vm_reordered]).toEqual([0, 0]);
+  }
+}
+
+describe('vio4wd_core_scheduler', () => {
+  test('spreads relays pinned onto one worker under traffic, losing and reordering nothing, then holds still; a dry run moves nothing; it rides out a forwarder restart', async () => {
+    const dir = Forwarder.scratch('sch');
+    let fwd = await startForwarder(dir);
+    const prefix = `vio4wd-${path.basename(dir)}`;
+    cleanups.push(async () => {
+      await fwd.stop();
+      cleanDpdkRuntime(prefix);
+    });
+    for (let i = 0; i < N; i++) expect((await fwd.portctl('add', `--virtio-id=${i}`, `--pci-addr=${pci(i)}`)).exitCode).toBe(0);
+    expect(await placement(fwd)).toEqual(['0:1,1', '1:1,1', '2:1,1']);
+
+    // 40,000 packets/s each way on each relay.
+    const COUNT = 1_000_000;
+    const PPS = 40_000;
+    const gens = traffic(dir, COUNT, PPS);
+    for (let i = 0; i < N; i++) await fwd.waitConnected(i);
+
+    // A dry run first: it says what it would move, and nothing moves.
+    const dry = new Scheduler(fwd, ['--dry-run']);
+    cleanups.push(async () => dry.stop());
+    await dry.waitFor(/would move relay/);
+    await dry.waitFor(/dry run: \d+ move\(s\) not made/);
+    expect(await dry.stop()).toBe(0);
+    expect(await placement(fwd)).toEqual(['0:1,1', '1:1,1', '2:1,1']);
+    const dryMoves = dry.lines(/would move relay/);
+
+    // The real one.
+    const sched = new Scheduler(fwd, []);
+    cleanups.push(async () => sched.stop());
+    let trafficDone = false;
+    void Promise.all(gens).finally(() => {
+      trafficDone = true;
+    });
+    await sched.waitFor(/moving relay/);
+    // Steady load: then at least 6 polls in a row without a move, while the traffic still runs.
+    const quietPolls = () => {
+      const events = sched.lines(/moving relay|NUMA 0: busiest CPU/);
+      let n = 0;
+      for (const e of events) n = /moving relay/.test(e) ? 0 : n + 1;
+      return n;
+    };
+    const deadline = Date.now() + 30000;
+    while (quietPolls() < 6 && !trafficDone && Date.now() < deadline) await sleep(100);
+    expect({ quietPolls: quietPolls() >= 6, trafficDone }).toEqual({ quietPolls: true, trafficDone: false });
+    const moved = sched.lines(/moving relay/);
+    const rebalances = new Set(sched.lines(/moving relay/).map((l) => l.replace(/.*predicted/, ''))).size;
+    const spread = await placement(fwd);
+    const results = await Promise.all(gens);
+    const quiet = quietPolls();
+    console.log(`dry run would have made:\n${dryMoves.join('\n')}\nmoves (${rebalances} rebalance(s)):\n${moved.join('\n')}\nplacement after: ${spread.join(' ')}\n` +
+      `polls without a move after the last one, until the traffic ended: ${quiet}\npktgen: ${results.map((r) => JSON.stringify(r)).join('\n')}`);
+    expect(rebalances).toBeLessThanOrEqual(2);
+    expect(sched.lines(/moving relay/)).toEqual(moved);
+    const cpus = new Set(spread.flatMap((p) => p.split(':')[1]?.split(',') ?? []));
+    expect(cpus.size).toBeGreaterThanOrEqual(2);
+    expectLossless(results, COUNT);
+
+    // The original's view: the pinner's map and the load monitor match the stats.
+    const pin = await execa('node', [PINNER_BIN, '--config', fwd.configPath]);
+    const want = [1, 2, 3].map((c) => {
+      const on = (k: 0 | 1) => spread.filter((p) => (p.split(':')[1]?.split(',')[k] ?? '') === String(c)).map((p) => p.split(':')[0]).join(',') || '-';
+      return `CPU ${c}: VM->VF ${on(1)}  VF->VM ${on(0)}`;
+    });
+    expect(pin.stdout.split('\n')).toEqual(want);
+    const load = await execa('node', [LOAD_BIN, '--config', fwd.configPath, '--once', '--interval', '0.5']);
+    expect(load.stdout.split('\n').map((l) => l.replace(/\[[#.]+\]\s+\d+%/, 'BAR'))).toEqual(want.map((w) => w.replace(/^CPU (\d):/, 'CPU   $1 BAR ')));
+
+    // The forwarder goes away and comes back (relays restored from its state, where the scheduler put them).
+    expect(await fwd.stop()).toBe(0);
+    await sched.waitFor(/stats endpoint .*: no reply .*\(is virtio-forwarder running\?\); retrying every 1 s/);
+    for (const f of cleanups.splice(0, N)) await f(); // the old generators
+    fwd = await startForwarder(dir);
+    await sched.waitFor(/balancing worker CPUs 1,2,3/, 2);
+    expect(await placement(fwd)).toEqual(spread);
+
+    // It carries on: pinned back onto CPU 1 with the pinner, the relays are spread again.
+    const repin = await execa('node', [PINNER_BIN, '--config', fwd.configPath, '--virtio-cpu=0:1', '--virtio-cpu=1:1', '--virtio-cpu=2:1,1'], { reject: false });
+    expect(repin.exitCode).toBe(0);
+    expect(repin.stdout.split('\n')[0]).toBe('CPU 1: VM->VF 0,1,2  VF->VM 0,1,2');
+    const COUNT2 = 400_000;
+    const gens2 = traffic(dir, COUNT2, PPS);
+    await sched.waitFor(/moving relay/, moved.length + 1);
+    expectLossless(await Promise.all(gens2), COUNT2);
+    expect(new Set((await placement(fwd)).flatMap((p) => p.split(':')[1]?.split(',') ?? [])).size).toBeGreaterThanOrEqual(2);
+    expect(sched.lines(/^<[0-3]>/)).toEqual([]);
+  });
+});
