@@ -183,5 +183,6 @@ describe('vio4wd_core_scheduler', () => {
     expectLossless(await Promise.all(gens2), COUNT2);
     expect(new Set((await placement(fwd)).flatMap((p) => p.split(':')[1]?.split(',') ?? [])).size).toBeGreaterThanOrEqual(2);
     expect(sched.lines(/^<[0-3]>/)).toEqual([]);
+    console.log(`the scheduler's journal, notices and warnings:\n${sched.lines(/^<[45]>/).join('\n')}`);
   });
 });

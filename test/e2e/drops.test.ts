@@ -20,6 +20,10 @@ describe('drop counters', () => {
     await topo.fwd.start();
     const vf = await topo.startVfPeer();
     await topo.addSock();
+    // The relay's memif connects to its peer in the background: bursts sent
+    // before the link is up never leave the peer.
+    for (let i = 0; i < 100 && !(await topo.dataplaneRelay()).vf_up; i++) await new Promise((res) => setTimeout(res, 50));
+    expect((await topo.dataplaneRelay()).vf_up).toBe(true);
 
     // No VM yet: 2 bursts from the VF have nowhere to go.
     await vf.sendBursts(2);
