@@ -173,6 +173,11 @@ describe('vio4wd_core_scheduler', () => {
     await sched.waitFor(/balancing worker CPUs 1,2,3/, 2);
     expect(await placement(fwd)).toEqual(spread);
 
+    // The pinner passes on the forwarder's refusal (exit 1, its reason), and nothing moves.
+    const refused = await execa('node', [PINNER_BIN, '--config', fwd.configPath, '--virtio-cpu=0:1', '--virtio-cpu=1:7'], { reject: false });
+    expect([refused.exitCode, refused.stderr.trim()]).toEqual([1, 'pinning refused: relay 1: VF->VM CPU 7 is not a worker CPU (VIRTIOFWD_CPU_MASK: 1,2,3)']);
+    expect(await placement(fwd)).toEqual(spread);
+
     // It carries on: pinned back onto CPU 1 with the pinner, the relays are spread again.
     const repin = await execa('node', [PINNER_BIN, '--config', fwd.configPath, '--virtio-cpu=0:1', '--virtio-cpu=1:1', '--virtio-cpu=2:1,1'], { reject: false });
     expect(repin.exitCode).toBe(0);
