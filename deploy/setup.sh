@@ -5,7 +5,8 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(dpdk dpdk-dev libdpdk-dev meson ninja-build pkg-config gcc
   iproute2 iputils-ping procps coreutils python3 nodejs npm
-  python3-protobuf python3-zmq protobuf-compiler systemd)
+  python3-protobuf python3-zmq protobuf-compiler systemd
+  dpkg-dev python3-pyelftools libnuma-dev xz-utils)
 
 log() { printf '== %s\n' "$*"; }
 

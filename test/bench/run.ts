@@ -32,9 +32,8 @@ async function main(): Promise<void> {
   if (ratios.length) console.log(`min_ratio_vs_testpmd=${f(Math.min(...ratios), 3)}`);
 
   // Idle relays must not cost the busy ones: traffic on 4 relays, with 4 and
-  // with MANY configured. (Debian's DPDK 22.11 is built with RTE_MAX_ETHPORTS=32:
-  // one process cannot hold more than 32 VF ports, so MANY defaults to 32.)
-  const MANY = Number(process.env.BENCH_MANY_RELAYS ?? 32);
+  // with MANY (default: all 64) configured.
+  const MANY = Number(process.env.BENCH_MANY_RELAYS ?? 64);
   const one: number[] = [];
   const many: number[] = [];
   for (let i = 0; i < Math.max(3, Math.ceil(PAIRS / 2)); i++) {

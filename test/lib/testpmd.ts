@@ -33,11 +33,14 @@ export class Testpmd {
     timeoutMs?: number;
     /** Keep link-state interrupts: virtio_user in server mode accepts a restarted backend only from its LSC handler. */
     lscInterrupt?: boolean;
+    /** Packet buffers and memory (MB), for many ports. */
+    mbufs?: number;
+    memoryMb?: number;
   } = {}): Promise<Testpmd> {
     const filePrefix = `vio4wd-test-${name}-${process.pid}`;
     const args = [
-      '-oL', 'dpdk-testpmd', '--no-huge', '-m', '256', '-l', '0,1', '--no-pci', '--file-prefix', filePrefix,
-      '--log-level=7', ...[vdev].flat().flatMap((v) => ['--vdev', v]), '--', '-i', '--total-num-mbufs=4096', '--forward-mode=rxonly', ...(opts.lscInterrupt ? [] : ['--no-lsc-interrupt']),
+      '-oL', 'dpdk-testpmd', '--no-huge', '-m', String(opts.memoryMb ?? 256), '-l', '0,1', '--no-pci', '--file-prefix', filePrefix,
+      '--log-level=7', ...[vdev].flat().flatMap((v) => ['--vdev', v]), '--', '-i', `--total-num-mbufs=${opts.mbufs ?? 4096}`, '--forward-mode=rxonly', ...(opts.lscInterrupt ? [] : ['--no-lsc-interrupt']),
     ];
     const proc = execa('stdbuf', args, { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false });
     const t = new Testpmd(name, filePrefix, proc);
