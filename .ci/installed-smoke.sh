@@ -19,6 +19,7 @@ fail() { echo "installed smoke: $*" >&2; [ -f "$dir/log" ] && cat "$dir/log" >&2
 cat > "$dir/cfg" <<CFG
 VIRTIOFWD_CPU_MASK=1
 VIRTIOFWD_VHOST_CLIENT=false
+VIRTIOFWD_DYNAMIC_SOCKETS=true
 VIRTIOFWD_SOCKET_DIR=$dir/vhost
 VIRTIOFWD_ZMQ_PORT_CONTROL_EP=ipc://$dir/port_control
 VIRTIOFWD_ZMQ_STATS_EP=ipc://$dir/stats
@@ -27,7 +28,7 @@ VIO4WD_STATE_DIR=$dir/state
 VIO4WD_CONTROL_SOCKET=$dir/dataplane.sock
 VIO4WD_NO_HUGE=true
 VIO4WD_EAL_FILE_PREFIX=vio4wd-inst-$$
-VIRTIOFWD_DEVICE_ALIASES=(0000:ff:00.1=net_null0)
+VIRTIOFWD_DEVICE_ALIASES=(0000:ff:00.1=net_null0 0000:ff:00.2=net_null1)
 VIO4WD_CORE_SCHED_ENABLE=true
 VIRTIOFWD_ZMQ_CORE_SCHED_EP=ipc://$dir/core_sched
 VIO4WD_CORE_SCHED_POLL_INTERVAL=0.5
@@ -57,6 +58,19 @@ r = json.load(open(sys.argv[1]))["relay"]
 assert [x["id"] for x in r] == [1], r
 assert r[0]["vf_to_vm"]["pkt_rate_rx_from_vf"] > 0, r[0]["vf_to_vm"]
 print("installed smoke: relay 1 reading %.0f pps from its VF" % r[0]["vf_to_vm"]["pkt_rate_rx_from_vf"])' "$dir/stats.json" || fail "unexpected stats"
+
+# The original's entry point, as OpenStack's os-vif runs it (only the exit code counts).
+for d in /usr/lib /usr/lib64; do
+  pc=$d/virtio-forwarder/virtioforwarder_port_control.py
+  "$pc" add_sock --vhost-path="$dir/osvif.sock" --pci-addr=0000:ff:00.2 --zmq_ep "ipc://$dir/port_control" || fail "$pc add_sock: exit $?"
+  [ -S "$dir/osvif.sock" ] || fail "$pc add_sock made no socket"
+  "$pc" remove_sock --vhost-path="$dir/osvif.sock" --pci-addr=0000:ff:00.2 --zmq_ep "ipc://$dir/port_control" || fail "$pc remove_sock: exit $?"
+  rc=0; "$pc" remove_sock --vhost-path="$dir/osvif.sock" --pci-addr=0000:ff:00.2 --zmq_ep "ipc://$dir/port_control" 2>/dev/null || rc=$?
+  [ "$rc" -eq 1 ] || fail "$pc: removing it again: exit $rc, not 1"
+  rc=0; "$pc" add_sock --vhost-path="$dir/x.sock" --pci-addr=0000:ff:00.2 --zmq_ep "ipc://$dir/nobody" 2>/dev/null || rc=$?
+  [ "$rc" -eq 1 ] || fail "$pc: no daemon: exit $rc, not 1 (the original's code)"
+done
+echo "installed smoke: virtioforwarder_port_control.py in /usr/lib and /usr/lib64: add_sock 0, remove_sock 0, refused 1, no daemon 1"
 
 # The core scheduler, as its unit runs it. Its service manager end reads
 # READY=1 and then the barrier (whose pipe it closes, as systemd does).

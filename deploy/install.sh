@@ -29,6 +29,12 @@ for cmd in forwarder/bin:virtio-forwarder portctl/bin:vio4wd-portctl stats/bin:v
   printf '#!/bin/sh\nexec %s /usr/lib/vio4wd/packages/%s.js "$@"\n' "$node_bin" "${js%%/*}/dist/${js##*/}" > "/usr/bin/$name"
   chmod 0755 "/usr/bin/$name"
 done
+# The original's port control entry point, where existing tools run it.
+for d in /usr/lib/virtio-forwarder /usr/lib64/virtio-forwarder; do
+  mkdir -p "$d"
+  printf '#!/bin/sh\nexec %s /usr/lib/vio4wd/packages/portctl/dist/original-bin.js "$@"\n' "$node_bin" > "$d/virtioforwarder_port_control.py"
+  chmod 0755 "$d/virtioforwarder_port_control.py"
+done
 for unit in virtio-forwarder vio4wd_core_scheduler; do
   install -D -m 0644 "deploy/systemd/$unit.service" "/etc/systemd/system/$unit.service"
 done
