@@ -34,26 +34,42 @@ static int notify_address(struct sockaddr_un *sa, socklen_t *salen, char *err, s
 	return 1;
 }
 
-int notify_ready(const char *status, char *err, size_t errlen)
+/* One datagram to the manager, with pass_fd attached (SCM_RIGHTS) unless it is -1. */
+static int notify_send(const struct sockaddr_un *sa, socklen_t salen, const char *msg, size_t len, int pass_fd,
+		       char *err, size_t errlen)
 {
-	struct sockaddr_un sa;
-	char msg[320];
-	socklen_t salen;
-	int fd, n, rc;
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
+	struct msghdr mh;
+	int fd, rc = 1;
 
-	rc = notify_address(&sa, &salen, err, errlen);
-	if (rc <= 0)
-		return rc;
-	n = snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", status != NULL ? status : "");
-	if (n < 0 || (size_t)n >= sizeof(msg))
-		n = (int)sizeof(msg) - 1;
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "cannot open a socket to notify the service manager: %s", strerror(errno));
 		return rc;
 	}
-	if (sendto(fd, msg, (size_t)n, MSG_NOSIGNAL, (const struct sockaddr *)&sa, salen) < 0) {
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_name = (void *)sa;
+	mh.msg_namelen = salen;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	if (pass_fd >= 0) {
+		struct cmsghdr *cm;
+
+		memset(&control, 0, sizeof(control));
+		mh.msg_control = control.buf;
+		mh.msg_controllen = sizeof(control.buf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &pass_fd, sizeof(int));
+	}
+	if (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "cannot notify the service manager on %.60s: %s", getenv("NOTIFY_SOCKET"), strerror(errno));
 	}
@@ -61,72 +77,55 @@ int notify_ready(const char *status, char *err, size_t errlen)
 	return rc;
 }
 
+int notify_ready(const char *status, char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
+	char msg[320];
+	socklen_t salen;
+	int n, rc;
+
+	rc = notify_address(&sa, &salen, err, errlen);
+	if (rc <= 0)
+		return rc;
+	n = snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", status != NULL ? status : "");
+	if (n < 0 || (size_t)n >= sizeof(msg))
+		n = (int)sizeof(msg) - 1;
+	return notify_send(&sa, salen, msg, (size_t)n, -1, err, errlen);
+}
+
 int notify_barrier(int timeout_ms, char *err, size_t errlen)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} control;
 	static const char msg[] = "BARRIER=1";
-	struct iovec iov = { .iov_base = (void *)msg, .iov_len = sizeof(msg) - 1 };
-	struct msghdr mh;
-	struct cmsghdr *cm;
 	struct sockaddr_un sa;
 	struct pollfd pfd;
 	socklen_t salen;
-	int fd, pipefd[2], rc;
+	int pipefd[2], rc;
 
 	rc = notify_address(&sa, &salen, err, errlen);
 	if (rc <= 0)
 		return rc;
 	if (pipe2(pipefd, O_CLOEXEC) != 0) {
+		rc = -errno;
 		snprintf(err, errlen, "cannot make a pipe for the notify barrier: %s", strerror(errno));
-		return -errno;
+		return rc;
 	}
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "cannot open a socket to notify the service manager: %s", strerror(errno));
-		goto out;
-	}
-	memset(&mh, 0, sizeof(mh));
-	memset(&control, 0, sizeof(control));
-	mh.msg_name = &sa;
-	mh.msg_namelen = salen;
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = control.buf;
-	mh.msg_controllen = sizeof(control.buf);
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &pipefd[1], sizeof(int));
-	if (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "cannot send the notify barrier: %s", strerror(errno));
-		goto out;
-	}
+	rc = notify_send(&sa, salen, msg, sizeof(msg) - 1, pipefd[1], err, errlen);
 	/* The manager closes its copy of the write end once it has read every message before it. */
 	close(pipefd[1]);
-	pipefd[1] = -1;
-	pfd.fd = pipefd[0];
-	pfd.events = 0;
-	rc = poll(&pfd, 1, timeout_ms);
-	if (rc == 0) {
-		rc = -ETIMEDOUT;
-		snprintf(err, errlen, "the service manager did not take the notify barrier within %d ms", timeout_ms);
-	} else if (rc < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "waiting for the notify barrier: %s", strerror(errno));
-	} else {
-		rc = 1;
+	if (rc > 0) {
+		pfd.fd = pipefd[0];
+		pfd.events = 0;
+		rc = poll(&pfd, 1, timeout_ms);
+		if (rc == 0) {
+			rc = -ETIMEDOUT;
+			snprintf(err, errlen, "the service manager did not take the notify barrier within %d ms", timeout_ms);
+		} else if (rc < 0) {
+			rc = -errno;
+			snprintf(err, errlen, "waiting for the notify barrier: %s", strerror(errno));
+		} else {
+			rc = 1;
+		}
 	}
-out:
-	if (fd >= 0)
-		close(fd);
 	close(pipefd[0]);
-	if (pipefd[1] >= 0)
-		close(pipefd[1]);
 	return rc;
 }

@@ -3,7 +3,7 @@
 // on a terminal, plain text otherwise.
 import { setTimeout as sleep } from 'node:timers/promises';
 import yargs from 'yargs';
-import { ReqClient, type StatsResponse } from '@vio4wd/common';
+import { busyShare, ReqClient, type StatsResponse } from '@vio4wd/common';
 import { cpuMap, formatView, readStats } from './cpu-map.js';
 import { checkNumber, endpointOptions, EXIT_USAGE, parseOrFail, readConfig, UsageError, type Io } from './options.js';
 
@@ -20,12 +20,7 @@ export function loadLines(before: StatsResponse, after: StatsResponse): string[]
   return cpuMap(after).map((v) => {
     const w = after.worker.find((x) => x.cpu === v.cpu);
     const p = prev.get(v.cpu);
-    let load: number | undefined;
-    if (w && p && w.busy_cycles >= p.busy_cycles && w.idle_cycles >= p.idle_cycles) {
-      const busy = w.busy_cycles - p.busy_cycles;
-      const all = busy + (w.idle_cycles - p.idle_cycles);
-      load = all > 0 ? busy / all : 0;
-    }
+    const load = w && p ? busyShare({ busy: p.busy_cycles, idle: p.idle_cycles }, { busy: w.busy_cycles, idle: w.idle_cycles })?.load : undefined;
     const shown = load === undefined ? `${bar(0).replace(/\./g, '?')}    ?` : `${bar(load)} ${(load * 100).toFixed(0).padStart(3)}%`;
     return `CPU ${String(v.cpu).padStart(3)} ${shown}  ${formatView(v)}`;
   });

@@ -1,6 +1,6 @@
 // From two StatsResponses (cumulative TSC cycles) to one interval's
 // Snapshot for plan(): each worker's busy share, each direction's cost.
-import type { StatsResponse } from '@vio4wd/common';
+import { busyShare, type CycleCounters, type StatsResponse } from '@vio4wd/common';
 import type { Direction, Snapshot, Unit, Worker } from './plan.js';
 
 interface DirSample {
@@ -57,12 +57,10 @@ export function measure(prev: Sample, cur: Sample, interval: number, pinned: Rea
   const spans: number[] = [];
   const workers: Worker[] = [];
   for (const [cpu, w] of cur.workers) {
-    const p = prev.workers.get(cpu) as { busy: number; idle: number };
-    const busy = w.busy - p.busy;
-    const idle = w.idle - p.idle;
-    if (busy < 0 || idle < 0) return { skip: 'worker counters went back (forwarder restarted)' };
-    spans.push(busy + idle);
-    workers.push({ cpu, numa: w.numa, load: busy + idle > 0 ? busy / (busy + idle) : 0 });
+    const share = busyShare(prev.workers.get(cpu) as CycleCounters, w);
+    if (!share) return { skip: 'worker counters went back (forwarder restarted)' };
+    spans.push(share.cycles);
+    workers.push({ cpu, numa: w.numa, load: share.load });
   }
   // Every worker's busy + idle spans the interval: their median is the
   // interval in TSC cycles, on the forwarder's own clock.

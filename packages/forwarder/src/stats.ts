@@ -2,6 +2,7 @@
 // with rates measured over the requested delay.
 import {
   MAX_RELAYS,
+  busyShare,
   MAX_STATS_DELAY_MS,
   StatsStatus,
   type DataplaneRelay,
@@ -88,11 +89,8 @@ function workerLoads(now: readonly DataplaneWorker[], then: readonly DataplaneWo
     const out: WorkerLoad = { cpu: w.lcore, busy_cycles: w.busy_cycles, idle_cycles: w.idle_cycles };
     if (w.numa_node !== undefined && w.numa_node >= 0) out.numa_node = w.numa_node;
     const prev = then?.find((p) => p.lcore === w.lcore);
-    if (prev) {
-      const busy = Math.max(0, w.busy_cycles - prev.busy_cycles);
-      const all = busy + Math.max(0, w.idle_cycles - prev.idle_cycles);
-      out.load = all > 0 ? busy / all : 0;
-    }
+    const share = prev && busyShare({ busy: prev.busy_cycles, idle: prev.idle_cycles }, { busy: w.busy_cycles, idle: w.idle_cycles });
+    if (share) out.load = share.load;
     return out;
   });
 }
