@@ -132,6 +132,27 @@ describe('plan()', () => {
     }
   });
 
+  test('the decision is taken on the mean over the sustained overload: one noisy poll does not trigger a move', () => {
+    // CPU 1: 0.8 + 0.02 (overloaded), CPU 2: 0.3. Moving the 0.02 gains too little; one poll reads it as 0.09.
+    const steady = (i: number, c: number) => snap(i, [1, 2], [[0, 'vf_to_vm', 1, 0.8], [1, 'vf_to_vm', 1, c], [2, 'vf_to_vm', 2, 0.3]]);
+    const S3 = { ...S, sustainIntervals: 3 };
+    let h: History = EMPTY_HISTORY;
+    const ds: Decision[] = [];
+    for (const [i, c] of [[1, 0.02], [2, 0.02], [3, 0.02], [4, 0.09], [5, 0.09]] as const) {
+      const d = plan(steady(i, c), h, S3);
+      ds.push(d);
+      h = d.history;
+    }
+    // That poll alone would have moved it (gain 9% > 5% + 10% of 9%)...
+    expect(plan(steady(4, 0.09), { overloaded: new Map([[1, 3]]), moved: new Map() }, S3).moves.map((m) => m.relay)).toEqual([1]);
+    // ...averaged with the two before it, it does not (4.3%); a lasting change does once it weighs enough (6.7%).
+    expect(ds.map((d) => d.moves.length)).toEqual([0, 0, 0, 0, 1]);
+    expect(ds[4]?.moves.map((m) => [m.relay, m.from, m.to, Number(m.cost.toFixed(4))])).toEqual([[1, 1, 2, 0.0667]]);
+    // A move starts a new window: the polls before it are not averaged with those after.
+    expect(h.recent).toEqual([]);
+    expect(ds[3]?.history.recent?.length).toBe(4);
+  });
+
   test('one decision per interval names each direction once; the unapplied history does not remember the moves', () => {
     const d = run(2, skewed)[1] as Decision;
     const keys = d.moves.map((m) => `${m.relay}/${m.dir}`);

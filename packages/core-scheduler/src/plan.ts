@@ -90,9 +90,42 @@ export interface History {
   overloaded: ReadonlyMap<number, number>;
   /** Per direction (unitKey): its last move. */
   moved: ReadonlyMap<string, MoveRecord>;
+  /** The last polls' snapshots under the current placement, oldest first (at most WINDOW_POLLS). */
+  recent?: readonly Snapshot[];
 }
 
-export const EMPTY_HISTORY: History = { overloaded: new Map(), moved: new Map() };
+export const EMPTY_HISTORY: History = { overloaded: new Map(), moved: new Map(), recent: [] };
+
+/**
+ * A decision is taken on what the CPUs spent over the whole sustained
+ * overload (at most this many polls), not on its last poll: one noisy poll
+ * cannot trigger a rebalance that the polls before it did not warrant.
+ */
+export const WINDOW_POLLS = 12;
+
+/** Whether b was measured under a's placement: same workers, every direction where it was. */
+function samePlacement(a: Snapshot, b: Snapshot): boolean {
+  if (a.workers.length !== b.workers.length || a.workers.some((w, i) => w.cpu !== b.workers[i]?.cpu)) return false;
+  const cpuOf = new Map(a.units.map((u) => [unitKey(u.relay, u.dir), u.cpu]));
+  return b.units.every((u) => (cpuOf.get(unitKey(u.relay, u.dir)) ?? u.cpu) === u.cpu);
+}
+
+/** The mean of the last n snapshots' loads and costs, in the latest one's shape. */
+function meanOf(snaps: readonly Snapshot[], n: number): Snapshot {
+  const last = snaps[snaps.length - 1] as Snapshot;
+  const use = snaps.slice(-Math.max(1, n));
+  if (use.length === 1) return last;
+  const mean = (xs: number[]) => xs.reduce((a, x) => a + x, 0) / xs.length;
+  return {
+    interval: last.interval,
+    workers: last.workers.map((w) => ({ ...w, load: mean(use.map((s) => s.workers.find((x) => x.cpu === w.cpu)?.load ?? w.load)) })),
+    // A direction not yet known in an older poll counts from when it is.
+    units: last.units.map((u) => {
+      const seen = use.flatMap((s) => s.units.filter((x) => x.relay === u.relay && x.dir === u.dir).map((x) => x.cost));
+      return { ...u, cost: mean(seen.length > 0 ? seen : [u.cost]) };
+    }),
+  };
+}
 
 export interface Move {
   relay: number;
@@ -253,11 +286,14 @@ function prune(workers: readonly number[], movable: readonly Unit[], start: Plac
 function planDomain(
   domain: string,
   workers: readonly number[],
-  snap: Snapshot,
+  snaps: readonly Snapshot[],
   history: History,
   s: Settings,
   nodeOf: ReadonlyMap<number, number>,
 ): DomainReport {
+  const overloadedFor = Math.max(0, ...workers.map((w) => history.overloaded.get(w) ?? 0));
+  // Averaged over the overload (within the same placement).
+  const snap = meanOf(snaps, Math.min(overloadedFor, s.sustainIntervals));
   const measured = new Map(snap.workers.map((w) => [w.cpu, w.load]));
   const here = snap.units.filter((u) => workers.includes(u.cpu));
   // Local: the relay's node is this domain's (always, with the global option).
@@ -270,7 +306,6 @@ function planDomain(
   const busiest = workers.find((w) => (load.get(w) ?? 0) >= before - EPS) ?? workers[0] ?? -1;
   const total = workers.reduce((t, w) => t + (load.get(w) ?? 0), 0);
   const bound = Math.max(total / Math.max(workers.length, 1), ...here.map((u) => u.cost), 0);
-  const overloadedFor = Math.max(0, ...workers.map((w) => history.overloaded.get(w) ?? 0));
   const report: DomainReport = { domain, busiest, before, after: before, bound, overloadedFor, moves: [] };
   if (overloadedFor < s.sustainIntervals) {
     report.idle = overloadedFor === 0 ? 'no worker overloaded' : `overloaded for ${overloadedFor} of ${s.sustainIntervals} polls`;
@@ -326,7 +361,9 @@ export function plan(snap: Snapshot, history: History, s: Settings): Decision {
   for (const w of snap.workers) overloaded.set(w.cpu, w.load > s.loadThreshold ? (history.overloaded.get(w.cpu) ?? 0) + 1 : 0);
   const counted: History = { overloaded, moved: history.moved };
   const nodeOf = new Map(snap.workers.map((w) => [w.cpu, w.numa]));
-  const reports = [...domainsOf(snap.workers, s.globalNuma)].map(([d, ws]) => planDomain(d, ws, snap, counted, s, nodeOf));
+  const before = history.recent ?? [];
+  const recent = [...(before.every((r) => samePlacement(r, snap)) ? before : []), snap].slice(-WINDOW_POLLS);
+  const reports = [...domainsOf(snap.workers, s.globalNuma)].map(([d, ws]) => planDomain(d, ws, recent, counted, s, nodeOf));
   const moves = reports.flatMap((r) => r.moves);
 
   // A domain that was rebalanced (or would have been) starts counting afresh:
@@ -337,7 +374,8 @@ export function plan(snap: Snapshot, history: History, s: Settings): Decision {
   // Forget what is long past the hold, and relays that are gone.
   const live = new Set(snap.units.map((u) => unitKey(u.relay, u.dir)));
   for (const [k, m] of moved) if (!live.has(k) || snap.interval - m.interval >= s.holdIntervals) moved.delete(k);
-  const unapplied: History = { overloaded: reset, moved: new Map(moved) };
+  const unapplied: History = { overloaded: reset, moved: new Map(moved), recent };
   for (const m of moves) moved.set(unitKey(m.relay, m.dir), { interval: snap.interval, from: m.from, to: m.to, cost: m.cost });
-  return { moves, reports, history: { overloaded: reset, moved }, unapplied };
+  // Applied moves change the placement: the next poll starts a new window.
+  return { moves, reports, history: { overloaded: reset, moved, recent: moves.length > 0 ? [] : recent }, unapplied };
 }
