@@ -46,6 +46,7 @@ NOTIFY_SOCKET=$dir/notify /usr/bin/virtio-forwarder --config "$dir/cfg" >"$dir/l
 fwd_pid=$!
 for _ in $(seq 300); do [ -s "$dir/notified" ] && break; kill -0 "$fwd_pid" 2>/dev/null || fail "exited before READY=1"; sleep 0.1; done
 grep -q '^READY=1$' "$dir/notified" || fail "no READY=1 within 30 s"
+echo "installed smoke: node $(/usr/bin/node --version)"
 echo "installed smoke: $(tr '\n' ' ' < "$dir/notified")"
 [ "$(cat "$dir/virtio-forwarder.pid")" = "$fwd_pid" ] || fail "PID file does not name the service"
 
@@ -72,6 +73,20 @@ for d in /usr/lib /usr/lib64; do
 done
 echo "installed smoke: virtioforwarder_port_control.py in /usr/lib and /usr/lib64: add_sock 0, remove_sock 0, refused 1, no daemon 1"
 
+# The original's stats entry point: its flags, its flat and text outputs, its exit codes.
+for d in /usr/lib /usr/lib64; do
+  st=$d/virtio-forwarder/virtioforwarder_stats.py
+  out=$("$st" --stats-ep "ipc://$dir/stats" --include-inactive --delay 100) || fail "$st: exit $?"
+  grep -Eqx 'relay_1\.active=(True|False)' <<<"$out" || fail "$st: no relay_1.active line in: $out"
+  grep -Eqx 'relay_1\.vf_to_vm\.cpu_1\.pkt_rate_rx_from_vf=[0-9][0-9.e+]*' <<<"$out" || fail "$st: no VF rate line in: $out"
+  "$st" --stats-ep "ipc://$dir/stats" --include-inactive --delay 0 --output-format protobuf | grep -qx 'status: OK' || fail "$st: no text format"
+  rc=0; "$st" --stats-ep "ipc://$dir/nobody" --delay 0 2>/dev/null || rc=$?
+  [ "$rc" -eq 1 ] || fail "$st: no daemon: exit $rc, not 1"
+  rc=0; "$st" --output-format=xml 2>/dev/null || rc=$?
+  [ "$rc" -eq 2 ] || fail "$st: bad usage: exit $rc, not 2"
+done
+echo "installed smoke: virtioforwarder_stats.py in /usr/lib and /usr/lib64: $(wc -l <<<"$out") flat lines, text format, no daemon 1, bad usage 2"
+
 # The core scheduler, as its unit runs it. Its service manager end reads
 # READY=1 and then the barrier (whose pipe it closes, as systemd does).
 /usr/bin/python3 -c '
@@ -89,6 +104,15 @@ echo "installed smoke: scheduler: $(tr '\n' ' ' < "$dir/notified2")"
 grep -q 'balancing worker CPUs 1 of' "$dir/sched.log" || { cat "$dir/sched.log" >&2; fail "scheduler did not reach the forwarder"; }
 [ "$(vio4wd-pinner --config "$dir/cfg")" = "CPU 1: VM->VF 1  VF->VM 1" ] || fail "pinner map: $(vio4wd-pinner --config "$dir/cfg" 2>&1)"
 vio4wd-load --config "$dir/cfg" --once --interval 0.3 | grep -Eq '^CPU   1 \[[#.]+\] +[0-9]+%  VM->VF 1  VF->VM 1$' || fail "load monitor: $(vio4wd-load --config "$dir/cfg" --once 2>&1)"
+for d in /usr/lib /usr/lib64; do
+  eps=(--stats-ep "ipc://$dir/stats" --sched-ep "ipc://$dir/core_sched")
+  # --print-core-map prints and pins nothing, as the original's.
+  [ "$("$d/virtio-forwarder/virtioforwarder_core_pinner.py" "${eps[@]}" --print-core-map --virtio-cpu=1:5)" = "CPU 1: VM->VF 1  VF->VM 1" ] \
+    || fail "$d: core pinner map"
+  "$d/virtio-forwarder/virtioforwarder_monitor_load.py" "${eps[@]}" --poll-interval 0.3 --once | grep -Eq '^CPU   1 \[[#.]+\] +[0-9]+%  VM->VF 1  VF->VM 1$' \
+    || fail "$d: monitor load"
+done
+echo "installed smoke: virtioforwarder_core_pinner.py --print-core-map and virtioforwarder_monitor_load.py --poll-interval in /usr/lib and /usr/lib64"
 kill -TERM "$sched_pid"
 rc=0; wait "$sched_pid" || rc=$?
 sched_pid=

@@ -66,6 +66,38 @@ def encode(type_name, fields):
     return msg.SerializeToString()
 
 
+def flat(reply, suppress_zero):
+    """virtioforwarder_stats.py's flat lines, written here from its documented
+    format with the official runtime's presence (HasField/ListFields) and
+    Python's own str() of each value: the oracle for our entry point."""
+    lines = []
+    for r in reply.relay:
+        def put(msg, path, name):
+            if msg is None or name not in {f.name for f, _ in msg.ListFields()}:
+                return
+            v = getattr(msg, name)
+            if suppress_zero and isinstance(v, int) and not isinstance(v, bool) and v == 0:
+                return
+            lines.append('.'.join(['relay_%d' % r.id] + path + ['%s=%s' % (name, v)]))
+        cpu = r.cpu if r.HasField('cpu') else None
+        put(r, [], 'active')
+        put(cpu, ['cpu'], 'vf_to_vm')
+        put(cpu, ['cpu'], 'vm_to_vf')
+        put(r.vf if r.HasField('vf') else None, ['vf'], 'pci_addr_str')
+        put(r.vhost, ['vhost'], 'vhost_socket_name')
+        for d, a, b in (('vf_to_vm', 'vf', 'vm'), ('vm_to_vf', 'vm', 'vf')):
+            msg = getattr(r, d)
+            put(msg, [d], 'active')
+            put(msg, [d], 'internal_state')
+            path = [d, 'cpu_%d' % getattr(r.cpu, d)] if cpu is not None and cpu.HasField(d) else [d]
+            for name in ('pkts_rx_from_' + a, 'bytes_rx_from_' + a, 'pkts_tx_to_' + b, 'bytes_tx_to_' + b,
+                         'pkt_rate_rx_from_' + a, 'byte_rate_rx_from_' + a, 'pkt_rate_tx_to_' + b, 'byte_rate_tx_to_' + b,
+                         'pkts_dropped_%s_queue_full' % b, 'bytes_dropped_%s_queue_full' % b,
+                         'pkts_dropped_%s_not_connected' % b, 'bytes_dropped_%s_not_connected' % b):
+                put(msg, path, name)
+    return lines
+
+
 def emit(obj):
     sys.stdout.write(json.dumps(obj) + '\n')
     sys.stdout.flush()
@@ -101,7 +133,16 @@ def server():
         poller.register(sock, zmq.POLLIN)
         socks[sock] = (ep, s['request'], encode(s['reply'], s['msg']))
     poller.register(sys.stdin, zmq.POLLIN)
-    emit({'ready': True})
+    # How the official runtime prints each canned reply (str(), the text
+    # format), and a stats reply's flat lines.
+    printed = {}
+    for ep, s in spec.items():
+        msg = getattr(pb, s['reply']).FromString(encode(s['reply'], s['msg']))
+        printed[ep] = {'text': str(msg)}
+        if s['reply'] == 'StatsResponse':
+            printed[ep]['flat'] = flat(msg, False)
+            printed[ep]['flat_z'] = flat(msg, True)
+    emit({'ready': True, 'printed': printed})
     while True:
         events = dict(poller.poll())
         if sys.stdin.fileno() in events or sys.stdin in events:

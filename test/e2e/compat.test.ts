@@ -10,6 +10,8 @@ import { z } from 'zod';
 import { CoreSchedStatus, ConfigStatus, statsResponseSchema, wire, zmqRequest } from '@vio4wd/common';
 import { Forwarder, PORTCTL_BIN, ROOT, STATS_BIN, cleanDpdkRuntime } from '../lib/forwarder.js';
 
+const ORIGINAL_STATS_BIN = path.join(ROOT, 'packages/stats/dist/original-bin.js');
+
 jest.setTimeout(120000);
 
 // Debian's interpreter: the one python3-protobuf and python3-zmq belong to.
@@ -205,6 +207,12 @@ describe('our clients against a daemon played by the official runtime', () => {
   let dir: string;
   let peer: ReturnType<typeof execa> | undefined;
   const seen: PeerLine[] = [];
+  // What the official runtime prints for each canned reply.
+  const readyLine = z.object({
+    ready: z.literal(true),
+    printed: z.record(z.string(), z.object({ text: z.string(), flat: z.array(z.string()).optional(), flat_z: z.array(z.string()).optional() })),
+  });
+  let printed: z.infer<typeof readyLine>['printed'] = {};
 
   const eps = () => ({
     pc: `ipc://${dir}/port_control`,
@@ -252,7 +260,18 @@ describe('our clients against a daemon played by the official runtime', () => {
             vf_to_vm: strip(dirStats('f', 'vf', 'vm')),
             vm_to_vf: strip(dirStats('m', 'vm', 'vf')),
             socket_id: 1,
+          }, {
+            // No CPU, no VF; a socket name to escape; zeros, the largest counter, small and huge rates.
+            id: 7,
+            active: false,
+            vhost: { vhost_socket_name: '/tmp/vf "7"\\\u00e9\u0001\n.sock' },
+            vf_to_vm: { ...strip(dirStats('f', 'vf', 'vm')), active: false, internal_state: 'not connected', pkts_rx_from_vf: '18446744073709551615',
+              pkts_tx_to_vm: '0', pkt_rate_rx_from_vf: 0.1, byte_rate_rx_from_vf: 3.4e-5, pkt_rate_tx_to_vm: 1e17, byte_rate_tx_to_vm: 0 },
+            vm_to_vf: { ...strip(dirStats('m', 'vm', 'vf')), pkts_dropped_vf_queue_full: '0', pkt_rate_rx_from_vm: 123456.789 },
+            socket_id: 0,
           }],
+          tsc_hz: '2100000000',
+          worker: [{ cpu: 1, busy_cycles: '123', idle_cycles: '4567', numa_node: 0, load: 0.25 }, { cpu: 2, busy_cycles: '0', idle_cycles: '99' }],
         },
       },
       [e.cs]: { request: 'CoreSchedRequest', reply: 'CoreSchedResponse', msg: { status: 'OK', eal_cores: [2, 3, 5] } },
@@ -270,7 +289,11 @@ describe('our clients against a daemon played by the official runtime', () => {
       for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
         const obj: unknown = JSON.parse(buf.slice(0, nl));
         buf = buf.slice(nl + 1);
-        if (z.object({ ready: z.literal(true) }).safeParse(obj).success) ready();
+        const r = readyLine.safeParse(obj);
+        if (r.success) {
+          printed = r.data.printed;
+          ready();
+        }
         else seen.push(peerLine.parse(obj));
       }
     });
@@ -333,6 +356,46 @@ describe('our clients against a daemon played by the official runtime', () => {
       pkts_dropped_vm_queue_full: 7, bytes_dropped_vm_not_connected: 192, pkt_rate_rx_from_vf: 1500000.5 });
     expect(r?.vm_to_vf).toMatchObject({ pkts_rx_from_vm: 5000000000, bytes_tx_to_vf: 319999999360, pkts_dropped_vf_not_connected: 3,
       byte_rate_tx_to_vf: 95999968 });
+  });
+
+  test('virtioforwarder_stats.py: the original\'s request and defaults, its flat lines and the text format as the official runtime prints them', async () => {
+    const run = (...args: string[]) => observed(() => execa('node', [ORIGINAL_STATS_BIN, '--stats-ep', eps().st, ...args], { reject: false, stripFinalNewline: false }));
+    const flat = await run();
+    expect([flat.result.exitCode, flat.result.stderr]).toEqual([0, '']);
+    // The original asks for active relays only, rates over 200 ms.
+    expect(flat.got).toEqual({ include_inactive: false, delay: 200 });
+    const want = printed[eps().st];
+    expect(flat.result.stdout).toBe(`${(want?.flat ?? ['(none)']).join('\n')}\n`);
+    // Spot checks of the oracle itself: Python's values, and the CPU in the counters' path.
+    expect(want?.flat).toEqual(expect.arrayContaining([
+      'relay_4.active=True',
+      'relay_4.vf_to_vm.cpu_2.pkt_rate_rx_from_vf=1500000.5',
+      'relay_4.vm_to_vf.cpu_3.byte_rate_tx_to_vf=95999968.0',
+      'relay_7.vf_to_vm.pkts_rx_from_vf=18446744073709551615',
+      'relay_7.vf_to_vm.pkt_rate_rx_from_vf=0.10000000149011612',
+      'relay_7.vf_to_vm.pkt_rate_tx_to_vm=9.999999843067494e+16',
+      'relay_7.vf_to_vm.pkts_tx_to_vm=0',
+    ]));
+    // Relay 4: active, 2 CPUs, VF, socket; relay 7: active, socket; 14 lines per direction.
+    expect(want?.flat?.length).toBe(5 + 2 + 4 * 14);
+
+    const z0 = await run('-z', '--include-inactive', '--delay=0');
+    expect(z0.got).toEqual({ include_inactive: true, delay: 0 });
+    expect(z0.result.stdout).toBe(`${(want?.flat_z ?? ['(none)']).join('\n')}\n`);
+    expect(want?.flat_z).toContain('relay_7.vf_to_vm.byte_rate_tx_to_vm=0.0');
+    expect(want?.flat_z).not.toContain('relay_7.vf_to_vm.pkts_tx_to_vm=0');
+
+    const text = await run('--output-format', 'protobuf');
+    expect(text.result.exitCode).toBe(0);
+    expect(text.result.stdout).toBe(`${want?.text ?? '(none)'}\n`);
+    expect(want?.text).toContain('vhost_socket_name: "/tmp/vf \\"7\\"\\\\\\303\\251\\001\\n.sock"');
+    expect(want?.text).toContain('pkt_rate_tx_to_vm: 9.999999843067494e+16');
+
+    // Bad usage is 2 (as argparse), no answer is 1.
+    const bad = await execa('node', [ORIGINAL_STATS_BIN, '--output-format', 'xml'], { reject: false });
+    expect(bad.exitCode).toBe(2);
+    const none = await execa('node', [ORIGINAL_STATS_BIN, '--stats-ep', `ipc://${dir}/nobody`, '--delay=0'], { reject: false });
+    expect([none.exitCode, none.stderr]).toEqual([1, `no reply from ipc://${dir}/nobody within 2000 ms (is virtio-forwarder running?)`]);
   });
 
   test('our core-scheduling and config codecs read the replies the official runtime encodes', async () => {

@@ -23,7 +23,9 @@ export const MAX_STATS_DELAY_MS = 10000;
 
 const u32 = z.number().int().min(0).max(0xffffffff);
 const i32 = z.number().int().min(-0x80000000).max(0x7fffffff);
-const u64 = z.number().int().min(0);
+// 64-bit counters arrive as numbers: exact up to 2^53, rounded above (a
+// reply is never refused for a counter a JS integer cannot hold exactly).
+const u64 = z.number().min(0).refine(Number.isInteger, { message: 'expected an integer' });
 
 export const pciAddressSchema = z.object({ domain: u32, bus: u32, slot: u32, function: u32 });
 
@@ -155,6 +157,8 @@ export class WireError extends Error {}
 interface Codec<T> {
   encode(msg: T): Buffer;
   decode(buf: Uint8Array): T;
+  /** The protobufjs message as decoded: field presence and 64-bit values (Long) as on the wire. */
+  decodeRaw(buf: Uint8Array): protobuf.Message;
 }
 
 function codec<S extends z.ZodType>(name: string, schema: S): Codec<z.infer<S>> {
@@ -176,6 +180,17 @@ function codec<S extends z.ZodType>(name: string, schema: S): Codec<z.infer<S>> 
       const parsed = schema.safeParse(obj);
       if (!parsed.success) throw new WireError(`${name}: ${z.prettifyError(parsed.error)}`);
       return parsed.data;
+    },
+    decodeRaw(buf) {
+      let msg: protobuf.Message;
+      try {
+        msg = t.decode(buf);
+      } catch (e) {
+        throw new WireError(`${name}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      // The same checks as decode(): a reply that does not validate is not printed either.
+      this.decode(buf);
+      return msg;
     },
   };
 }

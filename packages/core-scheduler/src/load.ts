@@ -31,7 +31,7 @@ export async function runLoad(argv: string[], io: Io, tty = false, signal?: Abor
     endpointOptions(yargs(argv))
       .scriptName('vio4wd-load')
       .usage('$0 [--interval S] [--once]\n\nThe load of each worker CPU (share of time spent moving packets) and the relays it serves.')
-      .option('interval', { type: 'number', default: 1, describe: 'seconds between refreshes (0.1-60)' })
+      .option('interval', { alias: 'poll-interval', type: 'number', default: 1, describe: 'seconds between refreshes (0.1-60)' })
       .option('once', { type: 'boolean', default: false, describe: 'one interval, then exit (for scripts)' })
       .option('timeout', { type: 'number', default: 2000, describe: 'ms to wait for each reply' })
       .version(false),

@@ -9,8 +9,8 @@ export interface Io {
   err(line: string): void;
 }
 
-/** Exit codes: 0 success, 1 failure (refused, unreachable), 2 bad usage or configuration. */
-export const EXIT_USAGE = 2;
+// Exit codes: 0 success, 1 failure (refused, unreachable), 2 bad usage or configuration.
+export { EXIT_USAGE, parseOrFail } from '@vio4wd/common';
 
 export class UsageError extends Error {}
 
@@ -42,26 +42,6 @@ export function endpointOptions<T>(y: Argv<T>) {
     .option('config', { type: 'string', describe: `configuration file [default: ${DEFAULT_CONFIG_PATH}]` })
     .option('stats-ep', { type: 'string', describe: 'stats endpoint [default: VIRTIOFWD_ZMQ_STATS_EP]' })
     .option('sched-ep', { type: 'string', describe: 'core scheduling endpoint [default: VIRTIOFWD_ZMQ_CORE_SCHED_EP]' });
-}
-
-/**
- * Runs a yargs parser that reports bad usage through io instead of exiting:
- * the arguments, or the exit code (0 after --help, 2 for bad usage).
- */
-export async function parseOrFail<T>(y: Argv<T>, io: Io): Promise<T | number> {
-  let failed = false;
-  const a = await y
-    .strict()
-    .exitProcess(false)
-    .fail((msg, err) => {
-      io.err(msg || (err ? err.message : 'invalid usage'));
-      failed = true;
-    })
-    .parseAsync();
-  if (failed) return EXIT_USAGE;
-  // yargs has printed the help (or the version) itself.
-  if (a.help === true) return 0;
-  return a as T;
 }
 
 export function checkNumber(name: string, v: number | undefined, lo: number, hi: number, opts: { int?: boolean; aboveLo?: boolean } = {}): void {

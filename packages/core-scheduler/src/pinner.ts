@@ -23,6 +23,7 @@ export async function runPinner(argv: string[], io: Io): Promise<number> {
         'With --virtio-cpu: pin relay RN\'s VF->VM direction to CPU Ci and its VM->VF direction to Cj (Ci if omitted),\n' +
         'as VIRTIOFWD_CPU_PINS does. A running vio4wd_core_scheduler may move them again.')
       .option('virtio-cpu', { type: 'string', array: true, default: [] as string[], describe: 'RN:Ci[,Cj] (repeat for several relays)' })
+      .option('print-core-map', { type: 'boolean', default: false, describe: 'print the map and exit, pinning nothing (the original\'s flag)' })
       .option('timeout', { type: 'number', default: 2000, describe: 'ms to wait for each reply' })
       .version(false),
     io,
@@ -35,7 +36,7 @@ export async function runPinner(argv: string[], io: Io): Promise<number> {
     const c = readConfig(a.config);
     statsEp = a['stats-ep'] ?? c.zmqStatsEp;
     schedEp = a['sched-ep'] ?? c.zmqCoreSchedEp;
-    pins = a['virtio-cpu'].map(parsePin);
+    pins = a['print-core-map'] ? [] : a['virtio-cpu'].map(parsePin);
     const twice = pins.find((p, i) => pins.findIndex((q) => q.relay_number === p.relay_number) !== i);
     if (twice) throw new UsageError(`--virtio-cpu: relay ${twice.relay_number} is given twice`);
   } catch (e) {

@@ -5,12 +5,36 @@ import { ConfigError, createLogger, DEFAULT_CONFIG_PATH, loadConfig } from '@vio
 import { PreflightError } from './preflight.js';
 import { Supervisor } from './supervisor.js';
 
+const HELP = `Usage: virtio-forwarder [--config FILE]
+
+Relays packets between SR-IOV virtual functions (DPDK poll-mode drivers) and
+the virtio-net devices of QEMU VMs (vhost-user), one relay per VF/VM pair, up
+to 64. Run by systemd (virtio-forwarder.service); it reads its settings from a
+configuration file of shell variables (VIRTIOFWD_*, VIO4WD_*) and serves
+ZeroMQ endpoints for port control (vio4wd-portctl), statistics (vio4wd-stats)
+and core scheduling (vio4wd_core_scheduler).
+
+Options:
+  -c, --config FILE   configuration file (default: ${DEFAULT_CONFIG_PATH})
+  -h, --help          show this help
+
+Signals: SIGTERM and SIGINT stop every relay and exit 0.
+Exit status: 0 stopped cleanly, 1 bad configuration or a failed start, 2 bad usage.
+Logs go to stdout/stderr with syslog priority prefixes (journalctl -u virtio-forwarder).
+`;
+
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: { config: { type: 'string', short: 'c', default: DEFAULT_CONFIG_PATH }, help: { type: 'boolean', short: 'h' } },
-  });
+  let values: { config: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      options: { config: { type: 'string', short: 'c', default: DEFAULT_CONFIG_PATH }, help: { type: 'boolean', short: 'h' } },
+    }));
+  } catch (e) {
+    process.stderr.write(`virtio-forwarder: ${e instanceof Error ? e.message : String(e)}\nTry 'virtio-forwarder --help'.\n`);
+    return 2;
+  }
   if (values.help) {
-    process.stdout.write(`usage: virtio-forwarder [--config FILE]   (default ${DEFAULT_CONFIG_PATH})\n`);
+    process.stdout.write(HELP);
     return 0;
   }
   const bootLog = createLogger('virtio-forwarder');

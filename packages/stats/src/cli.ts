@@ -1,12 +1,19 @@
 // vio4wd-stats: relay counters and rates from the stats endpoint.
 import yargs from 'yargs';
-import { MAX_RELAYS, MAX_STATS_DELAY_MS, StatsStatus, TimeoutError, wire, zmqRequest, type RelayState } from '@vio4wd/common';
+import { MAX_RELAYS, MAX_STATS_DELAY_MS, parseOrFail, StatsStatus, TimeoutError, wire, zmqRequest, type RelayState } from '@vio4wd/common';
 
 export const DEFAULT_STATS_EP = 'ipc:///var/run/virtio-forwarder/stats';
 
 export interface Io {
   out(line: string): void;
   err(line: string): void;
+}
+
+/** --delay: whole milliseconds the endpoint accepts. */
+export function checkDelay(delay: number): true {
+  if (!Number.isInteger(delay) || delay < 0 || delay > MAX_STATS_DELAY_MS)
+    throw new Error(`--delay ${delay}: give whole milliseconds from 0 to ${MAX_STATS_DELAY_MS}`);
+  return true;
 }
 
 const fmtRate = (r: number) => (r >= 1e6 ? `${(r / 1e6).toFixed(2)}M` : r >= 1e3 ? `${(r / 1e3).toFixed(1)}k` : r.toFixed(0));
@@ -22,8 +29,7 @@ export function formatRelay(r: RelayState): string[] {
 }
 
 export async function runCli(argv: string[], io: Io): Promise<number> {
-  let code = 0;
-  const a = await yargs(argv)
+  const a = await parseOrFail(yargs(argv)
     .scriptName('vio4wd-stats')
     .usage('$0 [options]\n\nShow virtio-forwarder relay statistics.')
     .option('relay', { type: 'number', array: true, default: [], describe: 'relay id (repeat; default all)' })
@@ -32,21 +38,12 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
     .option('zmq_ep', { alias: 'zmq-ep', type: 'string', default: DEFAULT_STATS_EP })
     .option('json', { type: 'boolean', default: false, describe: 'print the reply as JSON' })
     .option('watch', { type: 'boolean', default: false, describe: 'repeat until interrupted' })
-    .check((a) => {
-      const bad = a.relay.find((r) => !Number.isInteger(r) || r < 0 || r >= MAX_RELAYS);
+    .check((x) => {
+      const bad = x.relay.find((r) => !Number.isInteger(r) || r < 0 || r >= MAX_RELAYS);
       if (bad !== undefined) throw new Error(`--relay ${bad}: relay ids are 0-${MAX_RELAYS - 1}`);
-      if (!Number.isInteger(a.delay) || a.delay < 0 || a.delay > MAX_STATS_DELAY_MS)
-        throw new Error(`--delay ${a.delay}: give whole milliseconds from 0 to ${MAX_STATS_DELAY_MS}`);
-      return true;
-    })
-    .strict()
-    .exitProcess(false)
-    .fail((msg, err) => {
-      io.err(msg || (err ? err.message : 'invalid usage'));
-      code = 2;
-    })
-    .parseAsync();
-  if (code !== 0 || a.help) return code;
+      return checkDelay(x.delay);
+    }), io);
+  if (typeof a === 'number') return a;
   do {
     try {
       const req = wire.StatsRequest.encode({ relay: a.relay, include_inactive: !a['active-only'], delay: a.delay });

@@ -1,0 +1,21 @@
+// What every vio4wd command does with its yargs parser: parse strictly and
+// report bad usage through the command's own error stream, never exiting.
+import type { Argv } from 'yargs';
+
+/** Exit code of bad usage or bad configuration (as argparse and the original tools). */
+export const EXIT_USAGE = 2;
+
+/** The arguments, or the exit code: 0 after --help (yargs printed it), 2 for bad usage (the reason went to err). */
+export async function parseOrFail<T>(y: Argv<T>, io: { err(line: string): void }): Promise<T | number> {
+  let failed = false;
+  const a = await y
+    .strict()
+    .exitProcess(false)
+    .fail((msg, err) => {
+      io.err(msg || (err ? err.message : 'invalid usage'));
+      failed = true;
+    })
+    .parseAsync();
+  if (failed) return EXIT_USAGE;
+  return (a as { help?: unknown }).help === true ? 0 : (a as T);
+}
