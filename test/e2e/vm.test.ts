@@ -1,0 +1,198 @@
+// Real VMs: QEMU guests (TCG) with Linux's virtio-net driver on a relay,
+// the VF af_packet on a veth pair whose other end is a peer in a network
+// namespace. Ping and a TCP stream with its content checked on both ends,
+// VirtIO 1.0 and legacy, vhost-user server and client mode.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterEach, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { execa } from 'execa';
+import { Forwarder, cleanDpdkRuntime } from '../lib/forwarder.js';
+import { Guest, guestImage } from '../lib/guest.js';
+
+jest.setTimeout(300000);
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const f of cleanups.reverse()) await f().catch(() => undefined);
+  cleanups.length = 0;
+});
+
+beforeAll(async () => {
+  await guestImage();
+}, 600000);
+
+let seq = 0;
+
+interface Setup {
+  fwd: Forwarder;
+  guest: Guest;
+  ns: string;
+  peer: string;
+  guestIp: string;
+  dir: string;
+}
+
+/** A forwarder with one tap VF (its kernel side in a fresh netns, the peer) and a guest on the relay. */
+async function setup(mode: { relayClient: boolean; legacy: boolean; reboot?: boolean }): Promise<Setup> {
+  const n = ++seq;
+  const tag = `v4v${process.pid % 10000}${n}`;
+  const subnet = `10.252.${(process.pid + n) % 250}`;
+  const dir = Forwarder.scratch('vm');
+  const vhost = path.join(dir, 'vm.sock');
+  // The VF: af_packet on one end of a veth pair, the peer on the other end in
+  // its netns. Unlike a tap, the kernel side outlives a dataplane restart, as
+  // a real VF does. The peer computes its TCP checksums itself (veth would
+  // leave them to an offload af_packet does not finish).
+  const ns = tag;
+  await execa('ip', ['netns', 'add', ns]);
+  cleanups.push(() => execa('ip', ['netns', 'del', ns], { reject: false }));
+  await execa('ip', ['link', 'add', tag, 'type', 'veth', 'peer', 'name', 'peer0', 'netns', ns]);
+  cleanups.push(() => execa('ip', ['link', 'del', tag], { reject: false }));
+  await execa('ip', ['link', 'set', tag, 'up']);
+  await execa('ip', ['-n', ns, 'addr', 'add', `${subnet}.1/24`, 'dev', 'peer0']);
+  await execa('ip', ['-n', ns, 'link', 'set', 'peer0', 'up']);
+  await execa('ip', ['netns', 'exec', ns, 'ethtool', '-K', 'peer0', 'tx', 'off']);
+  const fwd = Forwarder.write(dir, { vhostClient: mode.relayClient, extra: [`VIRTIOFWD_DEVICE_ALIASES=(0000:ff:00.3=net_af_packet0,iface=${tag})`] });
+  cleanups.push(async () => {
+    await fwd.stop();
+    cleanDpdkRuntime(`vio4wd-${path.basename(dir)}`);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  await fwd.start();
+  let guest: Guest | undefined;
+  const bootGuest = () => Guest.boot({ socket: vhost, qemuServer: mode.relayClient, ip: `${subnet}.2/24`, legacy: mode.legacy, reboot: mode.reboot });
+  if (mode.relayClient) {
+    // QEMU owns the socket: it comes first, the relay connects to it.
+    const booting = bootGuest();
+    for (let i = 0; i < 200 && !fs.existsSync(vhost); i++) await new Promise((r) => setTimeout(r, 50));
+    expect((await fwd.portctl('add_sock', `--vhost-path=${vhost}`, '--pci-addr=0000:ff:00.3')).exitCode).toBe(0);
+    guest = await booting;
+  } else {
+    expect((await fwd.portctl('add_sock', `--vhost-path=${vhost}`, '--pci-addr=0000:ff:00.3')).exitCode).toBe(0);
+    guest = await bootGuest();
+  }
+  const g = guest;
+  cleanups.push(() => g.kill());
+  await fwd.waitConnected(0);
+  return { fwd, guest: g, ns, peer: `${subnet}.1`, guestIp: `${subnet}.2`, dir };
+}
+
+/** Pings the peer from the guest: the replies counted. */
+async function guestPing(s: Setup, count: number): Promise<number> {
+  const r = await s.guest.run(`ping -c ${count} -W 2 ${s.peer}`, 120000);
+  return (r.out.match(new RegExp(`bytes from ${s.peer.replace(/\./g, '\\.')}`, 'g')) ?? []).length;
+}
+
+/** Sends a file of random bytes from the peer to the guest over TCP; both ends' SHA-256. */
+async function tcpStream(s: Setup, bytes: number): Promise<{ sent: string; received: string; ms: number }> {
+  const file = path.join(s.dir, 'stream.bin');
+  fs.writeFileSync(file, crypto.randomBytes(bytes));
+  const sent = crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+  // busybox nc runs a program on the connection (-e): it writes what arrives to /tmp/rx until the peer closes.
+  await s.guest.ok("rm -f /tmp/rx; printf '#!/bin/sh\\nexec cat > /tmp/rx\\n' > /tmp/recv; chmod +x /tmp/recv; nc -l -p 5001 -e /tmp/recv < /dev/null & echo listening");
+  const t0 = Date.now();
+  // The peer, in its namespace: node connects and writes the file (retrying until the guest listens).
+  const client = `const net=require('net'),fs=require('fs');let n=0;(function go(){const c=net.connect(5001,'${s.guestIp}',()=>{fs.createReadStream('${file}').pipe(c)});` +
+    `c.on('error',e=>{if(++n<50)setTimeout(go,200);else{console.error(e.message);process.exit(1)}});c.on('close',()=>{})})()`;
+  await execa('ip', ['netns', 'exec', s.ns, process.execPath, '-e', client], { timeout: 180000 });
+  await s.guest.ok('wait', 180000);
+  const ms = Date.now() - t0;
+  const out = await s.guest.ok('wc -c < /tmp/rx; sha256sum /tmp/rx');
+  const [size, received] = out.trim().split(/\s+/);
+  return { sent: `${bytes} ${sent}`, received: `${size ?? ''} ${received ?? ''}`, ms };
+}
+
+/** Starts pinging the peer from the guest every 10 ms, in the background. */
+async function startPing(s: Setup, count: number): Promise<void> {
+  await s.guest.ok(`ping -i 0.01 -c ${count} -W 1 ${s.peer} > /tmp/ping.log 2>&1 & echo started`);
+}
+
+/** The background ping's outcome: requests, replies, and the longest run of lost ones (ms at 10 ms a request). */
+async function pingResult(s: Setup, timeoutMs: number): Promise<{ sent: number; received: number; lost: number; longestGapMs: number; outagesMs: number[] }> {
+  await s.guest.ok('wait', timeoutMs);
+  const log = await s.guest.ok('cat /tmp/ping.log');
+  const seqs = [...log.matchAll(/seq=(\d+) /g)].map((m) => Number(m[1]));
+  const sum = /(\d+) packets transmitted, (\d+) packets received/.exec(log);
+  if (!sum) throw new Error(`no ping summary:\n${log.slice(-2000)}`);
+  const sent = Number(sum[1]);
+  // Runs of lost requests: each an outage, as long as the requests it lost.
+  const gaps: number[] = [];
+  let prev = -1;
+  for (const q of [...new Set(seqs)].sort((a, b) => a - b)) {
+    if (q - prev - 1 > 0) gaps.push(q - prev - 1);
+    prev = q;
+  }
+  if (sent - 1 - prev > 0) gaps.push(sent - 1 - prev);
+  const outagesMs = gaps.filter((g) => g >= 10).map((g) => g * 10);
+  return { sent, received: Number(sum[2]), lost: sent - Number(sum[2]), longestGapMs: Math.max(0, ...gaps) * 10, outagesMs };
+}
+
+describe('a QEMU guest with Linux virtio-net on a relay', () => {
+  test('client mode (QEMU server=on): kill -9 of the dataplane, then a restart of the whole forwarder, under a 10 ms ping', async () => {
+    const s = await setup({ relayClient: true, legacy: false });
+    await startPing(s, 3000);
+    await new Promise((r) => setTimeout(r, 5000));
+    process.kill(s.fwd.dataplanePid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 8000));
+    expect(await s.fwd.stop()).toBe(0);
+    await s.fwd.start();
+    await s.fwd.waitConnected(0);
+    const r = await pingResult(s, 120000);
+    console.log(`client mode under a 10 ms ping: ${r.sent} sent, ${r.received} received, ${r.lost} lost; outages of 100 ms or more: ` +
+      `${r.outagesMs.join(' ms, ')} ms (a kill -9 of the dataplane, then a restart of virtio-forwarder)`);
+    expect(r.sent).toBe(3000);
+    // Two interruptions, each over within seconds (generous: TCG and a shared host), and the last pings answered.
+    expect(r.outagesMs.length).toBeLessThanOrEqual(2);
+    expect(r.longestGapMs).toBeLessThan(5000);
+    expect(r.received).toBeGreaterThan(r.sent - 1000);
+    expect(await guestPing(s, 5)).toBeGreaterThanOrEqual(5);
+  });
+
+  test('server mode: the guest reboots, and QEMU is killed and started again; traffic resumes each time', async () => {
+    const s = await setup({ relayClient: false, legacy: false, reboot: true });
+    expect(await guestPing(s, 3)).toBeGreaterThanOrEqual(2);
+    // A reboot: the driver resets the device; the relay sees the rings go and come back.
+    let t0 = Date.now();
+    const from = s.guest.console.length;
+    await s.guest.run('reboot -f', 5000).catch(() => undefined);
+    await s.guest.waitFor(/V4-READY/, 120000, from);
+    await s.guest.ok(`n=0; until ping -c 1 -W 1 ${s.peer} >/dev/null; do n=$((n+1)); [ $n -lt 100 ] || exit 1; done`, 180000);
+    const rebootMs = Date.now() - t0;
+    // QEMU dies (kill -9) and a new one connects to the same socket.
+    await s.guest.kill();
+    t0 = Date.now();
+    const again = await Guest.boot({ socket: path.join(s.dir, 'vm.sock'), qemuServer: false, ip: `${s.guestIp}/24` });
+    cleanups.push(() => again.kill());
+    await again.ok(`n=0; until ping -c 1 -W 1 ${s.peer} >/dev/null; do n=$((n+1)); [ $n -lt 100 ] || exit 1; done`, 180000);
+    const restartMs = Date.now() - t0;
+    const pings = await again.run(`ping -c 5 -W 2 ${s.peer}`, 60000);
+    expect((pings.out.match(/bytes from/g) ?? []).length).toBeGreaterThanOrEqual(5);
+    expect((await s.fwd.stats()).relay[0]?.vf_to_vm.internal_state).toBe('connected');
+    console.log(`server mode: traffic again ${rebootMs} ms after the guest's reboot -f, ${restartMs} ms after a new QEMU started (boot included)`);
+  });
+
+  for (const mode of [
+    { relayClient: false, legacy: false, name: 'VirtIO 1.0, relay in server mode (QEMU reconnects)' },
+    { relayClient: true, legacy: true, name: 'legacy virtio, relay in client mode (QEMU server=on)' },
+  ]) {
+    test(`${mode.name}: ping and a 4 MB TCP stream to a peer in a netns, content intact`, async () => {
+      const t0 = Date.now();
+      const s = await setup(mode);
+      const bootMs = Date.now() - t0;
+      // The guest's driver: the mode it negotiated.
+      const features = (await s.guest.ok('cat /sys/class/net/eth0/device/features')).trim();
+      // Bit 32: VIRTIO_F_VERSION_1.
+      expect(features[32]).toBe(mode.legacy ? '0' : '1');
+      const replies = await guestPing(s, 10);
+      // The first request may go before ARP resolves.
+      expect(replies).toBeGreaterThanOrEqual(9);
+      const stream = await tcpStream(s, 4 << 20);
+      expect(stream.received).toBe(stream.sent);
+      const relay = (await s.fwd.stats()).relay[0];
+      expect(relay?.vf_to_vm.pkts_tx_to_vm ?? 0).toBeGreaterThan(2000);
+      expect(relay?.vm_to_vf.pkts_tx_to_vf ?? 0).toBeGreaterThan(replies);
+      console.log(`${mode.name}: up in ${bootMs} ms, ${replies}/10 pings, 4 MiB in ${stream.ms} ms, sha256 ${stream.sent.slice(0, 16)}… on both ends`);
+    });
+  }
+});
