@@ -15,20 +15,18 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-missing=()
+# shellcheck source=deploy/apt-ensure.sh
+. deploy/apt-ensure.sh
+wanted=()
 for p in "${APT_PACKAGES[@]}"; do
   # node and npm may come from elsewhere than Debian's packages: accept them.
   case "$p" in
     nodejs) command -v node >/dev/null && continue ;;
     npm) command -v npm >/dev/null && continue ;;
   esac
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  wanted+=("$p")
 done
-if [ "${#missing[@]}" -gt 0 ]; then
-  log "installing ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+apt_ensure "${wanted[@]}"
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "npm ci"

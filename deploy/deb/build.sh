@@ -12,15 +12,9 @@ root_dir=$PWD
 out=$(realpath -m "${1:-build/deb}")
 umask 022
 
-need=()
-for p in dpkg-dev help2man; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
-done
-if [ "${#need[@]}" -gt 0 ]; then
-  [ "$(id -u)" -eq 0 ] || { echo "deploy/deb/build.sh: missing ${need[*]} (run as root, or install them)" >&2; exit 1; }
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+# shellcheck source=deploy/apt-ensure.sh
+. deploy/apt-ensure.sh
+apt_ensure dpkg-dev help2man
 
 version=$(node -p 'require("./package.json").version')
 arch=$(dpkg --print-architecture)

@@ -12,17 +12,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 CACHE=${VIO4WD_GUEST_CACHE:-/var/cache/vio4wd/guest}
 log() { printf '== guest: %s\n' "$*" >&2; }
 
+# shellcheck source=deploy/apt-ensure.sh
+. "$here/../../deploy/apt-ensure.sh"
 # ethtool: the tests set the host-side peer's offloads.
-pkgs=(qemu-system-x86 cpio xz-utils ethtool)
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  log "installing ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+apt_ensure qemu-system-x86 cpio xz-utils ethtool
 
 # The kernel package linux-image-amd64 points at today.
 kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n 1)
