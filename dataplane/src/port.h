@@ -16,6 +16,9 @@ int port_probe(const char *vf, uint16_t *port, char *name, size_t namelen,
 	       char *err, size_t errlen);
 /* Configure one RX and one TX queue within what the device reports, start. */
 int port_start(uint16_t port, struct rte_mempool *pool, char *err, size_t errlen);
+
+/* The data room the VF's packet buffers need (see port.c). */
+uint16_t port_buf_size(uint16_t port);
 /* Stop, close and detach. Safe on a half set-up port. */
 void port_release(uint16_t port, const char *name);
 

@@ -310,7 +310,7 @@ int relay_add(const struct relay_request *req, char *err, size_t errlen)
 	socket = rte_eth_dev_socket_id(r->vf_port);
 	snprintf(pool_name, sizeof(pool_name), "vio4wd_vf%u", r->id);
 	r->vf_pool = rte_pktmbuf_pool_create(pool_name, r->n_members > 0 ? BOND_POOL_MBUFS : VF_POOL_MBUFS,
-					     POOL_CACHE, 0, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+					     POOL_CACHE, 0, port_buf_size(r->vf_port), socket);
 	if (r->vf_pool != NULL)
 		r->vm_pool = vm_pool_create(r, socket);
 	if (r->vf_pool == NULL || r->vm_pool == NULL) {

@@ -34,7 +34,7 @@ interface Setup {
 }
 
 /** A forwarder with one tap VF (its kernel side in a fresh netns, the peer) and a guest on the relay. */
-async function setup(mode: { relayClient: boolean; legacy: boolean; reboot?: boolean }): Promise<Setup> {
+async function setup(mode: { relayClient: boolean; legacy: boolean; reboot?: boolean; queues?: number; mtu?: number }): Promise<Setup> {
   const n = ++seq;
   const tag = `v4v${process.pid % 10000}${n}`;
   const subnet = `10.252.${(process.pid + n) % 250}`;
@@ -49,11 +49,18 @@ async function setup(mode: { relayClient: boolean; legacy: boolean; reboot?: boo
   cleanups.push(() => execa('ip', ['netns', 'del', ns], { reject: false }));
   await execa('ip', ['link', 'add', tag, 'type', 'veth', 'peer', 'name', 'peer0', 'netns', ns]);
   cleanups.push(() => execa('ip', ['link', 'del', tag], { reject: false }));
-  await execa('ip', ['link', 'set', tag, 'up']);
+  const mtu = mode.mtu ?? 1500;
+  await execa('ip', ['link', 'set', tag, 'mtu', String(mtu), 'up']);
+  await execa('ip', ['-n', ns, 'link', 'set', 'peer0', 'mtu', String(mtu)]);
   await execa('ip', ['-n', ns, 'addr', 'add', `${subnet}.1/24`, 'dev', 'peer0']);
   await execa('ip', ['-n', ns, 'link', 'set', 'peer0', 'up']);
   await execa('ip', ['netns', 'exec', ns, 'ethtool', '-K', 'peer0', 'tx', 'off']);
-  const fwd = Forwarder.write(dir, { vhostClient: mode.relayClient, extra: [`VIRTIOFWD_DEVICE_ALIASES=(0000:ff:00.3=net_af_packet0,iface=${tag})`] });
+  // Jumbo: af_packet's frames (framesz) must fit one VF buffer; the relay sizes those by the MTU for such devices.
+  const vf = mtu > 1500 ? `net_af_packet0,iface=${tag},framesz=9216,blocksz=36864` : `net_af_packet0,iface=${tag}`;
+  const fwd = Forwarder.write(dir, {
+    vhostClient: mode.relayClient,
+    extra: [`VIRTIOFWD_DEVICE_ALIASES=(0000:ff:00.3=${vf})`, ...(mtu > 1500 ? ['VIRTIOFWD_JUMBO=true', 'VIRTIOFWD_MRGBUF=true'] : [])],
+  });
   cleanups.push(async () => {
     await fwd.stop();
     cleanDpdkRuntime(`vio4wd-${path.basename(dir)}`);
@@ -61,7 +68,7 @@ async function setup(mode: { relayClient: boolean; legacy: boolean; reboot?: boo
   });
   await fwd.start();
   let guest: Guest | undefined;
-  const bootGuest = () => Guest.boot({ socket: vhost, qemuServer: mode.relayClient, ip: `${subnet}.2/24`, legacy: mode.legacy, reboot: mode.reboot });
+  const bootGuest = () => Guest.boot({ socket: vhost, qemuServer: mode.relayClient, ip: `${subnet}.2/24`, legacy: mode.legacy, reboot: mode.reboot, queues: mode.queues, mtu: mode.mtu });
   if (mode.relayClient) {
     // QEMU owns the socket: it comes first, the relay connects to it.
     const booting = bootGuest();
@@ -84,23 +91,47 @@ async function guestPing(s: Setup, count: number): Promise<number> {
   return (r.out.match(new RegExp(`bytes from ${s.peer.replace(/\./g, '\\.')}`, 'g')) ?? []).length;
 }
 
-/** Sends a file of random bytes from the peer to the guest over TCP; both ends' SHA-256. */
-async function tcpStream(s: Setup, bytes: number): Promise<{ sent: string; received: string; ms: number }> {
-  const file = path.join(s.dir, 'stream.bin');
-  fs.writeFileSync(file, crypto.randomBytes(bytes));
-  const sent = crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
-  // busybox nc runs a program on the connection (-e): it writes what arrives to /tmp/rx until the peer closes.
-  await s.guest.ok("rm -f /tmp/rx; printf '#!/bin/sh\\nexec cat > /tmp/rx\\n' > /tmp/recv; chmod +x /tmp/recv; nc -l -p 5001 -e /tmp/recv < /dev/null & echo listening");
+/** Sends n files of random bytes from the peer to the guest over n TCP connections at once (ports 5001...); each file's size and SHA-256 on both ends. */
+async function tcpStreams(s: Setup, n: number, bytes: number): Promise<{ sent: string[]; received: string[]; ms: number }> {
+  const files = Array.from({ length: n }, (_, i) => path.join(s.dir, `stream${i}.bin`));
+  const sent = files.map((f) => {
+    const data = crypto.randomBytes(bytes);
+    fs.writeFileSync(f, data);
+    return `${bytes} ${crypto.createHash('sha256').update(data).digest('hex')}`;
+  });
+  // busybox nc runs a program on each connection (-e): it writes what arrives to /tmp/rxN until the peer closes.
+  for (let i = 0; i < n; i++) {
+    await s.guest.ok(`rm -f /tmp/rx${i}; printf '#!/bin/sh\\nexec cat > /tmp/rx${i}\\n' > /tmp/recv${i}; chmod +x /tmp/recv${i}; ` +
+      `nc -l -p ${5001 + i} -e /tmp/recv${i} < /dev/null & echo listening`);
+  }
   const t0 = Date.now();
-  // The peer, in its namespace: node connects and writes the file (retrying until the guest listens).
-  const client = `const net=require('net'),fs=require('fs');let n=0;(function go(){const c=net.connect(5001,'${s.guestIp}',()=>{fs.createReadStream('${file}').pipe(c)});` +
-    `c.on('error',e=>{if(++n<50)setTimeout(go,200);else{console.error(e.message);process.exit(1)}});c.on('close',()=>{})})()`;
-  await execa('ip', ['netns', 'exec', s.ns, process.execPath, '-e', client], { timeout: 180000 });
-  await s.guest.ok('wait', 180000);
+  // The peer, in its namespace: node connects to each port and writes its file (retrying until the guest listens).
+  const client = `const net=require('net'),fs=require('fs');const files=${JSON.stringify(files)};let open=files.length;` +
+    `files.forEach((f,i)=>{let n=0;(function go(){const c=net.connect(${5001}+i,'${s.guestIp}',()=>fs.createReadStream(f).pipe(c));` +
+    `c.on('error',e=>{if(++n<50)setTimeout(go,200);else{console.error(e.message);process.exit(1)}});c.on('close',()=>{if(--open===0)process.exit(0)})})()})`;
+  await execa('ip', ['netns', 'exec', s.ns, process.execPath, '-e', client], { timeout: 240000 });
+  await s.guest.ok('wait', 240000);
   const ms = Date.now() - t0;
-  const out = await s.guest.ok('wc -c < /tmp/rx; sha256sum /tmp/rx');
-  const [size, received] = out.trim().split(/\s+/);
-  return { sent: `${bytes} ${sent}`, received: `${size ?? ''} ${received ?? ''}`, ms };
+  const received: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const [size, hash] = (await s.guest.ok(`wc -c < /tmp/rx${i}; sha256sum /tmp/rx${i}`)).trim().split(/\s+/);
+    received.push(`${size ?? ''} ${hash ?? ''}`);
+  }
+  return { sent, received, ms };
+}
+
+/** Sends a file of random bytes from the peer to the guest over TCP; size and SHA-256 on both ends. */
+async function tcpStream(s: Setup, bytes: number): Promise<{ sent: string; received: string; ms: number }> {
+  const r = await tcpStreams(s, 1, bytes);
+  return { sent: r.sent[0] ?? '', received: r.received[0] ?? '', ms: r.ms };
+}
+
+/** The guest's per-queue packet counters (virtio_net's ethtool -S): [rx per queue, tx per queue]. */
+async function queueCounters(s: Setup): Promise<{ rx: number[]; tx: number[] }> {
+  const out = await s.guest.ok('ethtool -S eth0');
+  const get = (dir: string) => [...out.matchAll(new RegExp(`${dir}_queue_(\\d+)_packets: (\\d+)`, 'g'))]
+    .sort((a, b) => Number(a[1]) - Number(b[1])).map((m) => Number(m[2]));
+  return { rx: get('rx'), tx: get('tx') };
 }
 
 /** Starts pinging the peer from the guest every 10 ms, in the background. */
@@ -142,11 +173,43 @@ describe('a QEMU guest with Linux virtio-net on a relay', () => {
     console.log(`client mode under a 10 ms ping: ${r.sent} sent, ${r.received} received, ${r.lost} lost; outages of 100 ms or more: ` +
       `${r.outagesMs.join(' ms, ')} ms (a kill -9 of the dataplane, then a restart of virtio-forwarder)`);
     expect(r.sent).toBe(3000);
-    // Two interruptions, each over within seconds (generous: TCG and a shared host), and the last pings answered.
-    expect(r.outagesMs.length).toBeLessThanOrEqual(2);
+    // Two interruptions, each over within seconds (generous bounds: TCG on a shared host; a recovery may let a few
+    // pings through before it is complete, so the outages are not counted), and the last pings answered.
     expect(r.longestGapMs).toBeLessThan(5000);
-    expect(r.received).toBeGreaterThan(r.sent - 1000);
+    expect(r.lost * 10).toBeLessThan(8000);
     expect(await guestPing(s, 5)).toBeGreaterThanOrEqual(5);
+  });
+
+  test('jumbo: MTU 9000 in the guest and on the peer, 8000-byte pings and a 4 MiB TCP stream through the relay (VIRTIOFWD_JUMBO, VIRTIOFWD_MRGBUF)', async () => {
+    const s = await setup({ relayClient: false, legacy: false, mtu: 9000 });
+    expect((await s.guest.ok('cat /sys/class/net/eth0/mtu')).trim()).toBe('9000');
+    const r = await s.guest.run(`ping -c 10 -s 8000 -W 2 ${s.peer}`, 120000);
+    const replies = (r.out.match(/8008 bytes from/g) ?? []).length;
+    expect(replies).toBeGreaterThanOrEqual(9);
+    const stream = await tcpStream(s, 4 << 20);
+    expect(stream.received).toBe(stream.sent);
+    // Frames above 1518 bytes crossed: the relay's byte counters say more than 1518 bytes a packet on average at least one way.
+    const relay = (await s.fwd.stats()).relay[0];
+    const avg = (b: number, p: number) => (p > 0 ? b / p : 0);
+    const big = Math.max(avg(relay?.vf_to_vm.bytes_tx_to_vm ?? 0, relay?.vf_to_vm.pkts_tx_to_vm ?? 0), avg(relay?.vm_to_vf.bytes_tx_to_vf ?? 0, relay?.vm_to_vf.pkts_tx_to_vf ?? 0));
+    console.log(`jumbo: ${replies}/10 8000-byte pings, 4 MiB in ${stream.ms} ms intact; largest average frame one way ${big.toFixed(0)} bytes`);
+    expect(big).toBeGreaterThan(1518);
+  });
+
+  test('multiqueue: 4 queue pairs (ethtool -L eth0 combined 4), 6 TCP streams at once: several queue pairs carry traffic each way, every stream intact', async () => {
+    const s = await setup({ relayClient: false, legacy: false, queues: 4 });
+    await s.guest.ok('ethtool -L eth0 combined 4');
+    expect(await s.guest.ok('ethtool -l eth0')).toMatch(/Current hardware settings:[\s\S]*Combined:\s+4/);
+    const before = await queueCounters(s);
+    const r = await tcpStreams(s, 6, 1 << 20);
+    expect(r.received).toEqual(r.sent);
+    const after = await queueCounters(s);
+    const used = (k: 'rx' | 'tx') => after[k].map((v, i) => v - (before[k][i] ?? 0)).filter((d) => d >= 50).length;
+    console.log(`multiqueue: 6 x 1 MiB in ${r.ms} ms; guest rx per queue ${after.rx.map((v, i) => v - (before.rx[i] ?? 0)).join('/')}, ` +
+      `tx per queue ${after.tx.map((v, i) => v - (before.tx[i] ?? 0)).join('/')}`);
+    expect(after.rx.length).toBe(4);
+    expect(used('rx')).toBeGreaterThanOrEqual(2);
+    expect(used('tx')).toBeGreaterThanOrEqual(2);
   });
 
   test('server mode: the guest reboots, and QEMU is killed and started again; traffic resumes each time', async () => {
