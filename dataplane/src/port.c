@@ -85,10 +85,11 @@ int port_probe(const char *vf, uint16_t *port, char *name, size_t namelen,
 
 /*
  * The data room of a VF's packet buffers: DPDK's default, or, with jumbo
- * frames on a device that cannot receive a frame into a chain of buffers
- * (af_packet, tap and other kernel-facing PMDs), room for a whole frame of
- * a 9000-byte MTU with two VLAN tags in one buffer, as OVS-DPDK sizes its
- * pools by the MTU. (af_packet also needs its framesz= to fit one buffer.)
+ * frames on af_packet, room for a whole frame of a 9000-byte MTU with two
+ * VLAN tags in one buffer (as OVS-DPDK sizes its pools by the MTU):
+ * af_packet copies each frame into a single buffer and refuses a framesz=
+ * that does not fit one. Devices that scatter (real VFs, tap) or chain by
+ * themselves (memif) keep the default.
  */
 #define JUMBO_FRAME_ROOM 9216
 uint16_t port_buf_size(uint16_t port)
@@ -96,7 +97,8 @@ uint16_t port_buf_size(uint16_t port)
 	struct rte_eth_dev_info info;
 
 	if (!dp_opts.jumbo || rte_eth_dev_info_get(port, &info) != 0 ||
-	    (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER))
+	    (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER) || info.driver_name == NULL ||
+	    strcmp(info.driver_name, "net_af_packet") != 0)
 		return RTE_MBUF_DEFAULT_BUF_SIZE;
 	return RTE_PKTMBUF_HEADROOM + JUMBO_FRAME_ROOM;
 }
