@@ -33,7 +33,7 @@ interface Setup {
   dir: string;
 }
 
-/** A forwarder with one tap VF (its kernel side in a fresh netns, the peer) and a guest on the relay. */
+/** A forwarder with one VF (af_packet on a veth pair; the other end, in a fresh netns, is the peer) and a guest on the relay. */
 async function setup(mode: { relayClient: boolean; legacy: boolean; reboot?: boolean; queues?: number; mtu?: number }): Promise<Setup> {
   const n = ++seq;
   const tag = `v4v${process.pid % 10000}${n}`;
@@ -55,7 +55,7 @@ async function setup(mode: { relayClient: boolean; legacy: boolean; reboot?: boo
   await execa('ip', ['-n', ns, 'addr', 'add', `${subnet}.1/24`, 'dev', 'peer0']);
   await execa('ip', ['-n', ns, 'link', 'set', 'peer0', 'up']);
   await execa('ip', ['netns', 'exec', ns, 'ethtool', '-K', 'peer0', 'tx', 'off']);
-  // Jumbo: af_packet's frames (framesz) must fit one VF buffer; the relay sizes those by the MTU for such devices.
+  // Jumbo: af_packet's frames (framesz) must fit one VF buffer; with VIRTIOFWD_JUMBO the relay gives af_packet 9 KiB buffers.
   const vf = mtu > 1500 ? `net_af_packet0,iface=${tag},framesz=9216,blocksz=36864` : `net_af_packet0,iface=${tag}`;
   const fwd = Forwarder.write(dir, {
     vhostClient: mode.relayClient,
@@ -132,6 +132,11 @@ async function queueCounters(s: Setup): Promise<{ rx: number[]; tx: number[] }> 
   const get = (dir: string) => [...out.matchAll(new RegExp(`${dir}_queue_(\\d+)_packets: (\\d+)`, 'g'))]
     .sort((a, b) => Number(a[1]) - Number(b[1])).map((m) => Number(m[2]));
   return { rx: get('rx'), tx: get('tx') };
+}
+
+/** Waits until the guest's ping of the peer is answered (one a second, at most 100). */
+async function untilPingable(g: Guest, peer: string): Promise<void> {
+  await g.ok(`n=0; until ping -c 1 -W 1 ${peer} >/dev/null; do n=$((n+1)); [ $n -lt 100 ] || exit 1; done`, 180000);
 }
 
 /** Starts pinging the peer from the guest every 10 ms, in the background. */
@@ -220,14 +225,14 @@ describe('a QEMU guest with Linux virtio-net on a relay', () => {
     const from = s.guest.console.length;
     await s.guest.run('reboot -f', 5000).catch(() => undefined);
     await s.guest.waitFor(/V4-READY/, 120000, from);
-    await s.guest.ok(`n=0; until ping -c 1 -W 1 ${s.peer} >/dev/null; do n=$((n+1)); [ $n -lt 100 ] || exit 1; done`, 180000);
+    await untilPingable(s.guest, s.peer);
     const rebootMs = Date.now() - t0;
     // QEMU dies (kill -9) and a new one connects to the same socket.
     await s.guest.kill();
     t0 = Date.now();
     const again = await Guest.boot({ socket: path.join(s.dir, 'vm.sock'), qemuServer: false, ip: `${s.guestIp}/24` });
     cleanups.push(() => again.kill());
-    await again.ok(`n=0; until ping -c 1 -W 1 ${s.peer} >/dev/null; do n=$((n+1)); [ $n -lt 100 ] || exit 1; done`, 180000);
+    await untilPingable(again, s.peer);
     const restartMs = Date.now() - t0;
     const pings = await again.run(`ping -c 5 -W 2 ${s.peer}`, 60000);
     expect((pings.out.match(/bytes from/g) ?? []).length).toBeGreaterThanOrEqual(5);
