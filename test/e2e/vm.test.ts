@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { execa } from 'execa';
 import { Forwarder, cleanDpdkRuntime } from '../lib/forwarder.js';
-import { Guest, guestImage } from '../lib/guest.js';
+import { Guest, guestImage, qmp } from '../lib/guest.js';
 
 jest.setTimeout(300000);
 
@@ -26,6 +26,7 @@ let seq = 0;
 
 interface Setup {
   fwd: Forwarder;
+  /** The guest (after a migration: its destination QEMU). */
   guest: Guest;
   ns: string;
   peer: string;
@@ -263,4 +264,96 @@ describe('a QEMU guest with Linux virtio-net on a relay', () => {
       console.log(`${mode.name}: up in ${bootMs} ms, ${replies}/10 pings, 4 MiB in ${stream.ms} ms, sha256 ${stream.sent.slice(0, 16)}… on both ends`);
     });
   }
+
+  test('live migration: the guest moves from one relay to another under a 10 ms ping and a TCP stream into it; content intact, the old relay goes idle', async () => {
+    const n = ++seq;
+    const tag = `v4m${process.pid % 10000}${n}`;
+    const subnet = `10.253.${(process.pid + n) % 250}`;
+    const dir = Forwarder.scratch('mig');
+    // Both relays' VFs on one L2 segment with the peer: a bridge in the netns, a veth pair per VF.
+    const ns = tag;
+    await execa('ip', ['netns', 'add', ns]);
+    cleanups.push(() => execa('ip', ['netns', 'del', ns], { reject: false }));
+    await execa('ip', ['-n', ns, 'link', 'add', 'br0', 'type', 'bridge']);
+    await execa('ip', ['-n', ns, 'addr', 'add', `${subnet}.1/24`, 'dev', 'br0']);
+    await execa('ip', ['-n', ns, 'link', 'set', 'br0', 'up']);
+    await execa('ip', ['netns', 'exec', ns, 'ethtool', '-K', 'br0', 'tx', 'off']);
+    const vfs = ['a', 'b'].map((x) => `${tag}${x}`);
+    for (const [i, v] of vfs.entries()) {
+      await execa('ip', ['link', 'add', v, 'type', 'veth', 'peer', 'name', `p${i}`, 'netns', ns]);
+      cleanups.push(() => execa('ip', ['link', 'del', v], { reject: false }));
+      await execa('ip', ['link', 'set', v, 'up']);
+      await execa('ip', ['-n', ns, 'link', 'set', `p${i}`, 'master', 'br0', 'up']);
+    }
+    const fwd = Forwarder.write(dir, {
+      vhostClient: false,
+      extra: [`VIRTIOFWD_DEVICE_ALIASES=(0000:ff:00.3=net_af_packet0,iface=${vfs[0]} 0000:ff:00.4=net_af_packet1,iface=${vfs[1]})`],
+    });
+    cleanups.push(async () => {
+      await fwd.stop();
+      cleanDpdkRuntime(`vio4wd-${path.basename(dir)}`);
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+    await fwd.start();
+    const sock = (x: string) => path.join(dir, `vm-${x}.sock`);
+    expect((await fwd.portctl('add_sock', `--vhost-path=${sock('a')}`, '--pci-addr=0000:ff:00.3')).exitCode).toBe(0);
+    expect((await fwd.portctl('add_sock', `--vhost-path=${sock('b')}`, '--pci-addr=0000:ff:00.4')).exitCode).toBe(0);
+    const ip = `${subnet}.2/24`;
+    const src = await Guest.boot({ socket: sock('a'), qemuServer: false, ip, qmp: path.join(dir, 'qmp-a') });
+    cleanups.push(() => src.kill());
+    const port = 20000 + ((process.pid * 7 + n) % 20000);
+    const dst = await Guest.boot({ socket: sock('b'), qemuServer: false, ip, qmp: path.join(dir, 'qmp-b'), incoming: `tcp:127.0.0.1:${port}` });
+    cleanups.push(() => dst.kill());
+    await fwd.waitConnected(0);
+    const s: Setup = { fwd, guest: src, ns, peer: `${subnet}.1`, guestIp: `${subnet}.2`, dir };
+    await untilPingable(src, s.peer);
+
+    // Under a 10 ms ping and a paced TCP stream into the guest (32 MiB at about 4 MiB/s).
+    await startPing(s, 2000);
+    const bytes = 32 << 20;
+    const file = path.join(dir, 'stream.bin');
+    fs.writeFileSync(file, crypto.randomBytes(bytes));
+    const sent = `${bytes} ${crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex')}`;
+    await src.ok("rm -f /tmp/rx; printf '#!/bin/sh\\nexec cat > /tmp/rx\\n' > /tmp/recv; chmod +x /tmp/recv; nc -l -p 5001 -e /tmp/recv < /dev/null & echo listening");
+    const paced = `const net=require('net'),fs=require('fs');const d=fs.readFileSync('${file}');let n=0;` +
+      `(function go(){const c=net.connect(5001,'${s.guestIp}',()=>{let o=0;const t=setInterval(()=>{if(o>=d.length){clearInterval(t);c.end();return}` +
+      `c.write(d.subarray(o,o+=256*1024))},62)});c.on('error',e=>{if(++n<50)setTimeout(go,200);else{console.error(e.message);process.exit(1)}})})()`;
+    const stream = execa('ip', ['netns', 'exec', ns, process.execPath, '-e', paced], { timeout: 240000, reject: false });
+    await new Promise((r) => setTimeout(r, 3000));
+
+    const before = (await fwd.stats()).relay.map((r) => r.vf_to_vm.pkts_tx_to_vm);
+    const t0 = Date.now();
+    await qmp(path.join(dir, 'qmp-a'), 'migrate', { uri: `tcp:127.0.0.1:${port}` });
+    let status = '';
+    while (Date.now() - t0 < 180000) {
+      const st = (await qmp(path.join(dir, 'qmp-a'), 'query-migrate')) as { status?: string; downtime?: number; 'total-time'?: number };
+      status = st.status ?? '';
+      if (status === 'completed' || status === 'failed') {
+        console.log(`migration ${status}: total ${st['total-time'] ?? '?'} ms, downtime (QEMU's) ${st.downtime ?? '?'} ms`);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(status).toBe('completed');
+    const migrateMs = Date.now() - t0;
+    await src.kill();
+    expect((await stream).exitCode).toBe(0);
+
+    // From here the guest answers on the destination's console.
+    s.guest = dst;
+    const r = await pingResult(s, 120000);
+    await dst.ok('wait', 120000);
+    const [size, hash] = (await dst.ok('wc -c < /tmp/rx; sha256sum /tmp/rx')).trim().split(/\s+/);
+    const received = `${size ?? ''} ${hash ?? ''}`;
+    const mid = (await fwd.stats()).relay.map((x) => x.vf_to_vm.pkts_tx_to_vm);
+    expect(await guestPing(s, 10)).toBeGreaterThanOrEqual(9);
+    const after = (await fwd.stats()).relay.map((x) => x.vf_to_vm.pkts_tx_to_vm);
+    console.log(`live migration in ${migrateMs} ms under a 10 ms ping: ${r.sent} sent, ${r.lost} lost, longest outage ${r.longestGapMs} ms; ` +
+      `32 MiB stream ${received === sent ? 'intact' : 'CORRUPT'}; VF->VM packets relay 0 ${before[0]} -> ${mid[0]} -> ${after[0]}, relay 1 ${before[1]} -> ${mid[1]} -> ${after[1]}`);
+    expect(received).toBe(sent);
+    // The old relay is idle after the move, the new one carries the traffic.
+    expect(after[0]).toBe(mid[0]);
+    expect((after[1] ?? 0) - (mid[1] ?? 0)).toBeGreaterThanOrEqual(9);
+    expect(r.longestGapMs).toBeLessThan(5000);
+  });
 });

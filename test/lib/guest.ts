@@ -136,3 +136,43 @@ export class Guest {
     await this.qemu;
   }
 }
+
+/** One QMP command on a fresh connection (QEMU serves one QMP client at a time): its "return", or it throws its "error". */
+export async function qmp(socketPath: string, command: string, args?: Record<string, unknown>, timeoutMs = 10000): Promise<unknown> {
+  const net = await import('node:net');
+  return await new Promise<unknown>((resolve, reject) => {
+    const sock = net.createConnection(socketPath);
+    let buf = '';
+    let stage = 0;
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new Error(`QMP ${command}: no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const done = (f: () => void) => {
+      clearTimeout(timer);
+      sock.end();
+      f();
+    };
+    sock.on('error', (e) => done(() => reject(e)));
+    sock.on('data', (d: Buffer) => {
+      buf += d.toString();
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (!line) continue;
+        const msg = JSON.parse(line) as { QMP?: unknown; return?: unknown; error?: { desc?: string }; event?: string };
+        if (msg.event) continue;
+        if (stage === 0 && msg.QMP) {
+          stage = 1;
+          sock.write(`${JSON.stringify({ execute: 'qmp_capabilities' })}\n`);
+        } else if (stage === 1 && 'return' in msg) {
+          stage = 2;
+          sock.write(`${JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}) })}\n`);
+        } else if (stage === 2) {
+          if (msg.error) done(() => reject(new Error(`QMP ${command}: ${msg.error?.desc ?? JSON.stringify(msg.error)}`)));
+          else done(() => resolve(msg.return));
+        }
+      }
+    });
+  });
+}
