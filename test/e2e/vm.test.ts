@@ -34,6 +34,62 @@ interface Setup {
   dir: string;
 }
 
+/** A fresh netns for the peer (removed afterwards). */
+async function peerNamespace(ns: string): Promise<void> {
+  await execa('ip', ['netns', 'add', ns]);
+  cleanups.push(() => execa('ip', ['netns', 'del', ns], { reject: false }));
+}
+
+/**
+ * A VF stand-in: a veth pair whose root end `vf` af_packet opens, the other
+ * end `peerEnd` in ns (left down). Unlike a tap, the kernel side outlives a
+ * dataplane restart, as a real VF does.
+ */
+async function vethVf(vf: string, ns: string, peerEnd: string, mtu = 1500): Promise<void> {
+  await execa('ip', ['link', 'add', vf, 'type', 'veth', 'peer', 'name', peerEnd, 'netns', ns]);
+  cleanups.push(() => execa('ip', ['link', 'del', vf], { reject: false }));
+  await execa('ip', ['link', 'set', vf, 'mtu', String(mtu), 'up']);
+  await execa('ip', ['-n', ns, 'link', 'set', peerEnd, 'mtu', String(mtu)]);
+}
+
+/** The peer's address on dev in ns. The peer computes its TCP checksums itself (veth would leave them to an offload af_packet does not finish). */
+async function peerAddress(ns: string, dev: string, addr: string): Promise<void> {
+  await execa('ip', ['-n', ns, 'addr', 'add', addr, 'dev', dev]);
+  await execa('ip', ['-n', ns, 'link', 'set', dev, 'up']);
+  await execa('ip', ['netns', 'exec', ns, 'ethtool', '-K', dev, 'tx', 'off']);
+}
+
+/** virtio-forwarder in dir, its VFs given as VIRTIOFWD_DEVICE_ALIASES entries; stopped and cleaned afterwards. */
+async function startForwarder(dir: string, aliases: string[], opts: { vhostClient: boolean; extra?: string[] }): Promise<Forwarder> {
+  const fwd = Forwarder.write(dir, { vhostClient: opts.vhostClient, extra: [`VIRTIOFWD_DEVICE_ALIASES=(${aliases.join(' ')})`, ...(opts.extra ?? [])] });
+  cleanups.push(async () => {
+    await fwd.stop();
+    cleanDpdkRuntime(`vio4wd-${path.basename(dir)}`);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  await fwd.start();
+  return fwd;
+}
+
+/** A file of random bytes at file: "size sha256", as the guest reports what it received. */
+function randomFile(file: string, bytes: number): string {
+  const data = crypto.randomBytes(bytes);
+  fs.writeFileSync(file, data);
+  return `${bytes} ${crypto.createHash('sha256').update(data).digest('hex')}`;
+}
+
+/** In the guest, busybox nc on port 5001 + i runs a program on the connection (-e) that writes what arrives to /tmp/rxI until the peer closes. */
+async function guestListen(g: Guest, i: number): Promise<void> {
+  await g.ok(`rm -f /tmp/rx${i}; printf '#!/bin/sh\\nexec cat > /tmp/rx${i}\\n' > /tmp/recv${i}; chmod +x /tmp/recv${i}; ` +
+    `nc -l -p ${5001 + i} -e /tmp/recv${i} < /dev/null & echo listening`);
+}
+
+/** What the guest received on port 5001 + i: "size sha256". */
+async function guestReceived(g: Guest, i: number): Promise<string> {
+  const [size, hash] = (await g.ok(`wc -c < /tmp/rx${i}; sha256sum /tmp/rx${i}`)).trim().split(/\s+/);
+  return `${size ?? ''} ${hash ?? ''}`;
+}
+
 /** A forwarder with one VF (af_packet on a veth pair; the other end, in a fresh netns, is the peer) and a guest on the relay. */
 async function setup(mode: { relayClient: boolean; legacy: boolean; reboot?: boolean; queues?: number; mtu?: number }): Promise<Setup> {
   const n = ++seq;
@@ -41,33 +97,15 @@ async function setup(mode: { relayClient: boolean; legacy: boolean; reboot?: boo
   const subnet = `10.252.${(process.pid + n) % 250}`;
   const dir = Forwarder.scratch('vm');
   const vhost = path.join(dir, 'vm.sock');
-  // The VF: af_packet on one end of a veth pair, the peer on the other end in
-  // its netns. Unlike a tap, the kernel side outlives a dataplane restart, as
-  // a real VF does. The peer computes its TCP checksums itself (veth would
-  // leave them to an offload af_packet does not finish).
   const ns = tag;
-  await execa('ip', ['netns', 'add', ns]);
-  cleanups.push(() => execa('ip', ['netns', 'del', ns], { reject: false }));
-  await execa('ip', ['link', 'add', tag, 'type', 'veth', 'peer', 'name', 'peer0', 'netns', ns]);
-  cleanups.push(() => execa('ip', ['link', 'del', tag], { reject: false }));
   const mtu = mode.mtu ?? 1500;
-  await execa('ip', ['link', 'set', tag, 'mtu', String(mtu), 'up']);
-  await execa('ip', ['-n', ns, 'link', 'set', 'peer0', 'mtu', String(mtu)]);
-  await execa('ip', ['-n', ns, 'addr', 'add', `${subnet}.1/24`, 'dev', 'peer0']);
-  await execa('ip', ['-n', ns, 'link', 'set', 'peer0', 'up']);
-  await execa('ip', ['netns', 'exec', ns, 'ethtool', '-K', 'peer0', 'tx', 'off']);
+  await peerNamespace(ns);
+  await vethVf(tag, ns, 'peer0', mtu);
+  await peerAddress(ns, 'peer0', `${subnet}.1/24`);
   // Jumbo: af_packet's frames (framesz) must fit one VF buffer; with VIRTIOFWD_JUMBO the relay gives af_packet 9 KiB buffers.
   const vf = mtu > 1500 ? `net_af_packet0,iface=${tag},framesz=9216,blocksz=36864` : `net_af_packet0,iface=${tag}`;
-  const fwd = Forwarder.write(dir, {
-    vhostClient: mode.relayClient,
-    extra: [`VIRTIOFWD_DEVICE_ALIASES=(0000:ff:00.3=${vf})`, ...(mtu > 1500 ? ['VIRTIOFWD_JUMBO=true', 'VIRTIOFWD_MRGBUF=true'] : [])],
-  });
-  cleanups.push(async () => {
-    await fwd.stop();
-    cleanDpdkRuntime(`vio4wd-${path.basename(dir)}`);
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  await fwd.start();
+  const fwd = await startForwarder(dir, [`0000:ff:00.3=${vf}`],
+    { vhostClient: mode.relayClient, extra: mtu > 1500 ? ['VIRTIOFWD_JUMBO=true', 'VIRTIOFWD_MRGBUF=true'] : [] });
   let guest: Guest | undefined;
   const bootGuest = () => Guest.boot({ socket: vhost, qemuServer: mode.relayClient, ip: `${subnet}.2/24`, legacy: mode.legacy, reboot: mode.reboot, queues: mode.queues, mtu: mode.mtu });
   if (mode.relayClient) {
@@ -95,16 +133,8 @@ async function guestPing(s: Setup, count: number): Promise<number> {
 /** Sends n files of random bytes from the peer to the guest over n TCP connections at once (ports 5001...); each file's size and SHA-256 on both ends. */
 async function tcpStreams(s: Setup, n: number, bytes: number): Promise<{ sent: string[]; received: string[]; ms: number }> {
   const files = Array.from({ length: n }, (_, i) => path.join(s.dir, `stream${i}.bin`));
-  const sent = files.map((f) => {
-    const data = crypto.randomBytes(bytes);
-    fs.writeFileSync(f, data);
-    return `${bytes} ${crypto.createHash('sha256').update(data).digest('hex')}`;
-  });
-  // busybox nc runs a program on each connection (-e): it writes what arrives to /tmp/rxN until the peer closes.
-  for (let i = 0; i < n; i++) {
-    await s.guest.ok(`rm -f /tmp/rx${i}; printf '#!/bin/sh\\nexec cat > /tmp/rx${i}\\n' > /tmp/recv${i}; chmod +x /tmp/recv${i}; ` +
-      `nc -l -p ${5001 + i} -e /tmp/recv${i} < /dev/null & echo listening`);
-  }
+  const sent = files.map((f) => randomFile(f, bytes));
+  for (let i = 0; i < n; i++) await guestListen(s.guest, i);
   const t0 = Date.now();
   // The peer, in its namespace: node connects to each port and writes its file (retrying until the guest listens).
   const client = `const net=require('net'),fs=require('fs');const files=${JSON.stringify(files)};let open=files.length;` +
@@ -114,10 +144,7 @@ async function tcpStreams(s: Setup, n: number, bytes: number): Promise<{ sent: s
   await s.guest.ok('wait', 240000);
   const ms = Date.now() - t0;
   const received: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const [size, hash] = (await s.guest.ok(`wc -c < /tmp/rx${i}; sha256sum /tmp/rx${i}`)).trim().split(/\s+/);
-    received.push(`${size ?? ''} ${hash ?? ''}`);
-  }
+  for (let i = 0; i < n; i++) received.push(await guestReceived(s.guest, i));
   return { sent, received, ms };
 }
 
@@ -272,29 +299,15 @@ describe('a QEMU guest with Linux virtio-net on a relay', () => {
     const dir = Forwarder.scratch('mig');
     // Both relays' VFs on one L2 segment with the peer: a bridge in the netns, a veth pair per VF.
     const ns = tag;
-    await execa('ip', ['netns', 'add', ns]);
-    cleanups.push(() => execa('ip', ['netns', 'del', ns], { reject: false }));
+    await peerNamespace(ns);
     await execa('ip', ['-n', ns, 'link', 'add', 'br0', 'type', 'bridge']);
-    await execa('ip', ['-n', ns, 'addr', 'add', `${subnet}.1/24`, 'dev', 'br0']);
-    await execa('ip', ['-n', ns, 'link', 'set', 'br0', 'up']);
-    await execa('ip', ['netns', 'exec', ns, 'ethtool', '-K', 'br0', 'tx', 'off']);
+    await peerAddress(ns, 'br0', `${subnet}.1/24`);
     const vfs = ['a', 'b'].map((x) => `${tag}${x}`);
     for (const [i, v] of vfs.entries()) {
-      await execa('ip', ['link', 'add', v, 'type', 'veth', 'peer', 'name', `p${i}`, 'netns', ns]);
-      cleanups.push(() => execa('ip', ['link', 'del', v], { reject: false }));
-      await execa('ip', ['link', 'set', v, 'up']);
+      await vethVf(v, ns, `p${i}`);
       await execa('ip', ['-n', ns, 'link', 'set', `p${i}`, 'master', 'br0', 'up']);
     }
-    const fwd = Forwarder.write(dir, {
-      vhostClient: false,
-      extra: [`VIRTIOFWD_DEVICE_ALIASES=(0000:ff:00.3=net_af_packet0,iface=${vfs[0]} 0000:ff:00.4=net_af_packet1,iface=${vfs[1]})`],
-    });
-    cleanups.push(async () => {
-      await fwd.stop();
-      cleanDpdkRuntime(`vio4wd-${path.basename(dir)}`);
-      fs.rmSync(dir, { recursive: true, force: true });
-    });
-    await fwd.start();
+    const fwd = await startForwarder(dir, [`0000:ff:00.3=net_af_packet0,iface=${vfs[0]}`, `0000:ff:00.4=net_af_packet1,iface=${vfs[1]}`], { vhostClient: false });
     const sock = (x: string) => path.join(dir, `vm-${x}.sock`);
     expect((await fwd.portctl('add_sock', `--vhost-path=${sock('a')}`, '--pci-addr=0000:ff:00.3')).exitCode).toBe(0);
     expect((await fwd.portctl('add_sock', `--vhost-path=${sock('b')}`, '--pci-addr=0000:ff:00.4')).exitCode).toBe(0);
@@ -312,9 +325,8 @@ describe('a QEMU guest with Linux virtio-net on a relay', () => {
     await startPing(s, 2000);
     const bytes = 32 << 20;
     const file = path.join(dir, 'stream.bin');
-    fs.writeFileSync(file, crypto.randomBytes(bytes));
-    const sent = `${bytes} ${crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex')}`;
-    await src.ok("rm -f /tmp/rx; printf '#!/bin/sh\\nexec cat > /tmp/rx\\n' > /tmp/recv; chmod +x /tmp/recv; nc -l -p 5001 -e /tmp/recv < /dev/null & echo listening");
+    const sent = randomFile(file, bytes);
+    await guestListen(src, 0);
     const paced = `const net=require('net'),fs=require('fs');const d=fs.readFileSync('${file}');let n=0;` +
       `(function go(){const c=net.connect(5001,'${s.guestIp}',()=>{let o=0;const t=setInterval(()=>{if(o>=d.length){clearInterval(t);c.end();return}` +
       `c.write(d.subarray(o,o+=256*1024))},62)});c.on('error',e=>{if(++n<50)setTimeout(go,200);else{console.error(e.message);process.exit(1)}})})()`;
@@ -343,8 +355,7 @@ describe('a QEMU guest with Linux virtio-net on a relay', () => {
     s.guest = dst;
     const r = await pingResult(s, 120000);
     await dst.ok('wait', 120000);
-    const [size, hash] = (await dst.ok('wc -c < /tmp/rx; sha256sum /tmp/rx')).trim().split(/\s+/);
-    const received = `${size ?? ''} ${hash ?? ''}`;
+    const received = await guestReceived(dst, 0);
     const mid = (await fwd.stats()).relay.map((x) => x.vf_to_vm.pkts_tx_to_vm);
     expect(await guestPing(s, 10)).toBeGreaterThanOrEqual(9);
     const after = (await fwd.stats()).relay.map((x) => x.vf_to_vm.pkts_tx_to_vm);

@@ -163,33 +163,37 @@ interface Codec<T> {
 
 function codec<S extends z.ZodType>(name: string, schema: S): Codec<z.infer<S>> {
   const t = type(name);
+  const fail = (e: unknown) => new WireError(`${name}: ${e instanceof Error ? e.message : String(e)}`);
+  const raw = (buf: Uint8Array): protobuf.Message => {
+    try {
+      return t.decode(buf);
+    } catch (e) {
+      throw fail(e);
+    }
+  };
+  /** The schema's view of a decoded message (no defaults: absent optional fields stay absent; presence matters). */
+  const validated = (msg: protobuf.Message): z.infer<S> => {
+    let obj: Record<string, unknown>;
+    try {
+      obj = t.toObject(msg, { longs: Number, enums: Number, arrays: false });
+    } catch (e) {
+      throw fail(e);
+    }
+    const parsed = schema.safeParse(obj);
+    if (!parsed.success) throw new WireError(`${name}: ${z.prettifyError(parsed.error)}`);
+    return parsed.data;
+  };
   return {
     encode(msg) {
       const err = t.verify(msg as Record<string, unknown>);
       if (err) throw new WireError(`${name}: ${err}`);
       return Buffer.from(t.encode(t.fromObject(msg as Record<string, unknown>)).finish());
     },
-    decode(buf) {
-      let obj: Record<string, unknown>;
-      try {
-        // No defaults: absent optional fields stay absent (presence matters).
-        obj = t.toObject(t.decode(buf), { longs: Number, enums: Number, arrays: false });
-      } catch (e) {
-        throw new WireError(`${name}: ${e instanceof Error ? e.message : String(e)}`);
-      }
-      const parsed = schema.safeParse(obj);
-      if (!parsed.success) throw new WireError(`${name}: ${z.prettifyError(parsed.error)}`);
-      return parsed.data;
-    },
+    decode: (buf) => validated(raw(buf)),
     decodeRaw(buf) {
-      let msg: protobuf.Message;
-      try {
-        msg = t.decode(buf);
-      } catch (e) {
-        throw new WireError(`${name}: ${e instanceof Error ? e.message : String(e)}`);
-      }
+      const msg = raw(buf);
       // The same checks as decode(): a reply that does not validate is not printed either.
-      this.decode(buf);
+      validated(msg);
       return msg;
     },
   };
