@@ -3,9 +3,14 @@
 # with a NOTIFY_SOCKET, READY=1 once it serves, the installed CLIs plug and
 # read a relay; /usr/bin/vio4wd_core_scheduler beside it, READY=1 (through
 # the barrier helper) once it polls, the pinner and load monitor read the
-# map; SIGTERM stops each with exit 0.
+# map; SIGTERM stops each with exit 0. Each service runs with its unit's
+# user, groups, capability bounding set and no_new_privs (unit-exec.sh).
 set -euo pipefail
 dir=$(mktemp -d /tmp/v4-inst-XXXX)
+# The scheduler runs as a user of its own: it reads the config, and reaches
+# the endpoints through their group.
+chmod 0755 "$dir"
+as_unit() { exec bash "$(dirname "$0")/unit-exec.sh" "/lib/systemd/system/$1" "${@:2}"; }
 fwd_pid=; listener_pid=; sched_pid=
 cleanup() {
   [ -n "$sched_pid" ] && kill -9 "$sched_pid" 2>/dev/null || true
@@ -21,6 +26,7 @@ VIRTIOFWD_CPU_MASK=1
 VIRTIOFWD_VHOST_CLIENT=false
 VIRTIOFWD_DYNAMIC_SOCKETS=true
 VIRTIOFWD_SOCKET_DIR=$dir/vhost
+VIO4WD_VHOST_SOCKET_DIRS=($dir)
 VIRTIOFWD_ZMQ_PORT_CONTROL_EP=ipc://$dir/port_control
 VIRTIOFWD_ZMQ_STATS_EP=ipc://$dir/stats
 VIRTIOFWD_PID_DIR=$dir
@@ -42,11 +48,18 @@ open(sys.argv[2], "w").write(s.recv(4096).decode())' "$dir/notify" "$dir/notifie
 listener_pid=$!
 for _ in $(seq 50); do [ -S "$dir/notify" ] && break; sleep 0.1; done
 
-NOTIFY_SOCKET=$dir/notify /usr/bin/virtio-forwarder --config "$dir/cfg" >"$dir/log" 2>&1 &
+NOTIFY_SOCKET=$dir/notify as_unit virtio-forwarder.service /usr/bin/virtio-forwarder --config "$dir/cfg" >"$dir/log" 2>&1 &
 fwd_pid=$!
 for _ in $(seq 300); do [ -s "$dir/notified" ] && break; kill -0 "$fwd_pid" 2>/dev/null || fail "exited before READY=1"; sleep 0.1; done
 grep -q '^READY=1$' "$dir/notified" || fail "no READY=1 within 30 s"
 echo "installed smoke: node $(/usr/bin/node --version)"
+# The unit's credentials hold, in the supervisor and in the dataplane it started.
+for pid in "$fwd_pid" "$(pgrep -P "$fwd_pid" -f vio4wd-dataplane)"; do
+  creds=$(grep -E '^(Uid|CapBnd|CapEff|NoNewPrivs):' "/proc/$pid/status" | tr -s '\t ' ' ' | tr '\n' ' ')
+  # CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_IPC_LOCK
+  [ "$creds" = "Uid: 0 0 0 0 CapEff: 0000000000004003 CapBnd: 0000000000004003 NoNewPrivs: 1 " ] || fail "forwarder pid $pid runs with $creds"
+done
+echo "installed smoke: forwarder and dataplane: root, capabilities chown dac_override ipc_lock only, no_new_privs"
 echo "installed smoke: $(tr '\n' ' ' < "$dir/notified")"
 [ "$(cat "$dir/virtio-forwarder.pid")" = "$fwd_pid" ] || fail "PID file does not name the service"
 
@@ -90,17 +103,21 @@ echo "installed smoke: virtioforwarder_stats.py in /usr/lib and /usr/lib64: $(wc
 # The core scheduler, as its unit runs it. Its service manager end reads
 # READY=1 and then the barrier (whose pipe it closes, as systemd does).
 /usr/bin/python3 -c '
-import socket, sys
+import os, socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1])
+os.chmod(sys.argv[1], 0o777)  # like the service manager socket: any service user may send
 got = [s.recv(4096).decode() for _ in range(2)]
 open(sys.argv[2], "w").write("\n".join(got))' "$dir/notify2" "$dir/notified2" &
 for _ in $(seq 50); do [ -S "$dir/notify2" ] && break; sleep 0.1; done
-NOTIFY_SOCKET=$dir/notify2 /usr/bin/vio4wd_core_scheduler --config "$dir/cfg" >"$dir/sched.log" 2>&1 &
+NOTIFY_SOCKET=$dir/notify2 as_unit vio4wd_core_scheduler.service /usr/bin/vio4wd_core_scheduler --config "$dir/cfg" >"$dir/sched.log" 2>&1 &
 sched_pid=$!
 for _ in $(seq 100); do [ -s "$dir/notified2" ] && break; kill -0 "$sched_pid" 2>/dev/null || { cat "$dir/sched.log" >&2; fail "scheduler exited before READY=1"; }; sleep 0.1; done
 grep -q '^READY=1$' "$dir/notified2" || { cat "$dir/sched.log" >&2; fail "no READY=1 from the scheduler within 10 s"; }
 grep -q '^BARRIER=1$' "$dir/notified2" || fail "the scheduler's helper sent no barrier"
 echo "installed smoke: scheduler: $(tr '\n' ' ' < "$dir/notified2")"
+creds=$(grep -E '^(Uid|CapEff|CapBnd|NoNewPrivs):' "/proc/$sched_pid/status" | tr -s '\t ' ' ' | tr '\n' ' ')
+[[ "$creds" =~ ^Uid:\ ([1-9][0-9]*)\ .*CapEff:\ 0000000000000000\ CapBnd:\ 0000000000000000\ NoNewPrivs:\ 1\ $ ]] || fail "scheduler runs with $creds"
+echo "installed smoke: scheduler: uid ${BASH_REMATCH[1]}, no capabilities, no_new_privs"
 grep -q 'balancing worker CPUs 1 of' "$dir/sched.log" || { cat "$dir/sched.log" >&2; fail "scheduler did not reach the forwarder"; }
 [ "$(vio4wd-pinner --config "$dir/cfg")" = "CPU 1: VM->VF 1  VF->VM 1" ] || fail "pinner map: $(vio4wd-pinner --config "$dir/cfg" 2>&1)"
 vio4wd-load --config "$dir/cfg" --once --interval 0.3 | grep -Eq '^CPU   1 \[[#.]+\] +[0-9]+%  VM->VF 1  VF->VM 1$' || fail "load monitor: $(vio4wd-load --config "$dir/cfg" --once 2>&1)"

@@ -25,7 +25,9 @@
 #include "control.h"
 #include "log.h"
 #include "options.h"
+#include "pools.h"
 #include "relay.h"
+#include "sockpath.h"
 #include "worker.h"
 
 static volatile int quit;
@@ -40,7 +42,7 @@ static void on_signal(int sig)
 static void usage(const char *prog)
 {
 	fprintf(stderr,
-		"usage: %s [EAL options] -- --control-socket PATH [--idle-sleep-us N]\n"
+		"usage: %s [EAL options] -- --control-socket PATH [--vhost-dir DIR]... [options]\n"
 		"  --control-socket PATH  unix socket the supervisor drives (required)\n"
 		"  --idle-sleep-us N      let an idle worker sleep N us (0-1000, default 0:\n"
 		"                         always poll)\n"
@@ -50,7 +52,9 @@ static void usage(const char *prog)
 		"  --mrgbuf               offer mergeable receive buffers to guests\n"
 		"  --tso                  offer checksum and TSO offloads (VFs must support them)\n"
 		"  --socket-owner UID     owner of the vhost-user sockets it creates (mode 0660)\n"
-		"  --socket-group GID     group of the vhost-user sockets it creates (mode 0660)\n", prog);
+		"  --socket-group GID     group of the vhost-user sockets it creates (mode 0660)\n"
+		"  --vhost-dir DIR        a directory vhost-user sockets may be in (repeat: up to %d;\n"
+		"                         none given: no relay can be added)\n", prog, SOCKPATH_DIRS_MAX);
 }
 
 struct options {
@@ -70,6 +74,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "tso", no_argument, NULL, 't' },
 		{ "socket-owner", required_argument, NULL, 'u' },
 		{ "socket-group", required_argument, NULL, 'g' },
+		{ "vhost-dir", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -125,6 +130,13 @@ static int parse_options(int argc, char **argv, struct options *o)
 			}
 			*(c == 'u' ? &dp_opts.socket_uid : &dp_opts.socket_gid) = (int)v;
 			break;
+		case 'd':
+			if (sockpath_allow(optarg) != 0) {
+				fprintf(stderr, "<3>--vhost-dir takes an absolute path shorter than %zu bytes, "
+					"at most %d times\n", SOCKPATH_MAX, SOCKPATH_DIRS_MAX);
+				return -1;
+			}
+			break;
 		default:
 			return -1;
 		}
@@ -159,7 +171,7 @@ int main(int argc, char **argv)
 		usage(argv[0]);
 		goto cleanup;
 	}
-	if (relay_table_init() != 0 || workers_init(opts.idle_sleep_us, opts.hold_us) != 0)
+	if (relay_table_init() != 0 || workers_init(opts.idle_sleep_us, opts.hold_us) != 0 || pools_init() != 0)
 		goto cleanup;
 	if (control_open(opts.control_socket) != 0)
 		goto cleanup;
@@ -177,6 +189,7 @@ stop:
 	workers_stop();
 	control_close();
 cleanup:
+	pools_stop();
 	rte_eal_cleanup();
 	return rc;
 }

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -17,6 +18,7 @@
 #include <rte_vhost.h>
 
 #include "log.h"
+#include "pools.h"
 #include "port.h"
 #include "relay.h"
 #include "vhost.h"
@@ -27,10 +29,9 @@
  * per-lcore caches. VM pool: what waits in the VF's transmit ring, a held
  * burst and the caches.
  */
-#define VF_POOL_MBUFS 4095
+#define VF_POOL_MBUFS POOL_MBUFS
 #define BOND_POOL_MBUFS 8191
-#define VM_POOL_MBUFS 4095
-#define POOL_CACHE 128
+#define VM_POOL_MBUFS POOL_MBUFS
 
 static struct relay *relays[MAX_RELAYS];
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -46,22 +47,28 @@ struct relay *relay_get(unsigned int id)
 	return id < MAX_RELAYS ? relays[id] : NULL;
 }
 
-/* The relay on this vhost-user socket, or NULL. Caller holds table_lock. */
-static struct relay *relay_by_path(const char *path)
+/* The relay whose socket was registered as sock, or NULL. Caller holds table_lock. */
+static struct relay *relay_by_sock(const char *sock)
 {
 	for (unsigned int i = 0; i < MAX_RELAYS; i++)
-		if (relays[i] != NULL && strcmp(relays[i]->vhost_path, path) == 0)
+		if (relays[i] != NULL && strcmp(relays[i]->vhost_sock, sock) == 0)
 			return relays[i];
 	return NULL;
 }
 
-static struct rte_mempool *vm_pool_create(struct relay *r, int socket)
+void relay_shown_path(const char *sock, char *out, size_t len)
 {
-	char name[RTE_MEMPOOL_NAMESIZE];
+	const struct relay *r;
 
-	snprintf(name, sizeof(name), "vio4wd_vm%u.%u", r->id, r->vm_pool_gen++);
-	return rte_pktmbuf_pool_create(name, VM_POOL_MBUFS, POOL_CACHE, 0,
-				       RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+	pthread_mutex_lock(&table_lock);
+	r = relay_by_sock(sock);
+	snprintf(out, len, "%s", r != NULL ? r->vhost_path : sock);
+	pthread_mutex_unlock(&table_lock);
+}
+
+static struct rte_mempool *vm_pool_create(int socket)
+{
+	return pool_get(VM_POOL_MBUFS, POOL_BUF_SIZE, socket);
 }
 
 int relay_socket(const struct relay *r)
@@ -87,7 +94,7 @@ static void vm_pool_follow(struct relay *r, int vid)
 		    "previous move completes", r->id, node, relay_socket(r));
 		return;
 	}
-	mp = vm_pool_create(r, node);
+	mp = vm_pool_create(node);
 	if (mp == NULL) {
 		LOG(NOTICE, "relay %u: VM memory on NUMA node %d, which has no memory for vio4wd; "
 		    "buffers stay on node %d", r->id, node, relay_socket(r));
@@ -105,21 +112,21 @@ void relay_reap_pools(void)
 		struct relay *r = relays[i];
 
 		if (r != NULL && r->retired_pool != NULL && rte_mempool_full(r->retired_pool)) {
-			LOG(INFO, "relay %u: buffers left on NUMA node %d freed", r->id,
+			LOG(INFO, "relay %u: buffers left on NUMA node %d released", r->id,
 			    r->retired_pool->socket_id);
-			rte_mempool_free(r->retired_pool);
+			pool_put(r->retired_pool);
 			r->retired_pool = NULL;
 		}
 	}
 	pthread_mutex_unlock(&table_lock);
 }
 
-int relay_attach_vid(const char *path, int vid)
+int relay_attach_vid(const char *sock, int vid)
 {
 	struct relay *r;
 
 	pthread_mutex_lock(&table_lock);
-	r = relay_by_path(path);
+	r = relay_by_sock(sock);
 	if (r != NULL) {
 		uint64_t features = 0;
 
@@ -132,7 +139,7 @@ int relay_attach_vid(const char *path, int vid)
 	return r != NULL ? 0 : -ENOENT;
 }
 
-int relay_set_vring(const char *path, uint16_t queue_id, int enabled)
+int relay_set_vring(const char *sock, uint16_t queue_id, int enabled)
 {
 	unsigned int pair = queue_id / 2;
 	struct relay *r;
@@ -140,7 +147,7 @@ int relay_set_vring(const char *path, uint16_t queue_id, int enabled)
 	if (pair >= MAX_QUEUE_PAIRS)
 		return -ERANGE;
 	pthread_mutex_lock(&table_lock);
-	r = relay_by_path(path);
+	r = relay_by_sock(sock);
 	if (r != NULL) {
 		/* Even virtqueues carry host->guest (the guest's receive side). */
 		uint32_t *mask = queue_id % 2 == 0 ? &r->vm_rxq_mask : &r->vm_txq_mask;
@@ -212,7 +219,10 @@ static void relay_free(struct relay *r)
 	for (int d = 0; d < DIR_COUNT; d++)
 		rte_pktmbuf_free_bulk(r->fast[d].pending, r->fast[d].n_pending);
 	if (r->vhost_registered)
-		vhost_close(r->vhost_path);
+		vhost_close(r->vhost_sock);
+	/* After the unregister: it unlinks the socket through this directory. */
+	if (r->vhost_dirfd >= 0)
+		close(r->vhost_dirfd);
 	if (r->vf_probed) {
 		rte_eth_dev_callback_unregister(r->vf_port, RTE_ETH_EVENT_INTR_LSC, on_lsc, NULL);
 		if (r->n_members > 0)
@@ -221,9 +231,9 @@ static void relay_free(struct relay *r)
 		else
 			port_release(r->vf_port, r->vf_name);
 	}
-	rte_mempool_free(r->vm_pool);
-	rte_mempool_free(r->retired_pool);
-	rte_mempool_free(r->vf_pool);
+	pool_put(r->vm_pool);
+	pool_put(r->retired_pool);
+	pool_put(r->vf_pool);
 	rte_free(r);
 }
 
@@ -271,7 +281,6 @@ static int check_request(const struct relay_request *req, char *err, size_t errl
 
 int relay_add(const struct relay_request *req, char *err, size_t errlen)
 {
-	char pool_name[RTE_MEMPOOL_NAMESIZE];
 	struct relay *r;
 	int rc, socket;
 
@@ -288,6 +297,11 @@ int relay_add(const struct relay_request *req, char *err, size_t errlen)
 	r->vhost_client = req->vhost_client;
 	snprintf(r->vf, sizeof(r->vf), "%s", req->vf);
 	snprintf(r->vhost_path, sizeof(r->vhost_path), "%s", req->vhost_path);
+	r->vhost_dirfd = -1;
+	rc = sockpath_open(r->vhost_path, &r->vhost_dirfd, r->vhost_sock, sizeof(r->vhost_sock),
+			   err, errlen);
+	if (rc != 0)
+		goto fail;
 
 	if (req->bond != NULL) {
 		char tag[16];
@@ -308,11 +322,10 @@ int relay_add(const struct relay_request *req, char *err, size_t errlen)
 	/* Both pools start on the VF's node (any, for a virtual device); the
 	 * guest-side one moves to the VM's when it connects. */
 	socket = rte_eth_dev_socket_id(r->vf_port);
-	snprintf(pool_name, sizeof(pool_name), "vio4wd_vf%u", r->id);
-	r->vf_pool = rte_pktmbuf_pool_create(pool_name, r->n_members > 0 ? BOND_POOL_MBUFS : VF_POOL_MBUFS,
-					     POOL_CACHE, 0, port_buf_size(r->vf_port), socket);
+	r->vf_pool = pool_get(r->n_members > 0 ? BOND_POOL_MBUFS : VF_POOL_MBUFS,
+			      port_buf_size(r->vf_port), socket);
 	if (r->vf_pool != NULL)
-		r->vm_pool = vm_pool_create(r, socket);
+		r->vm_pool = vm_pool_create(socket);
 	if (r->vf_pool == NULL || r->vm_pool == NULL) {
 		snprintf(err, errlen, "cannot allocate packet buffers: %s", rte_strerror(rte_errno));
 		rc = -ENOMEM;
@@ -331,7 +344,7 @@ int relay_add(const struct relay_request *req, char *err, size_t errlen)
 	link_refresh(r);
 	pthread_mutex_unlock(&table_lock);
 
-	rc = vhost_open(r->vhost_path, r->vhost_client, err, errlen);
+	rc = vhost_open(r->vhost_sock, r->vhost_path, r->vhost_client, err, errlen);
 	if (rc != 0)
 		goto unpublish;
 	r->vhost_registered = true;

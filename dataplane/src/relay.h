@@ -9,6 +9,8 @@
 #include <rte_common.h>
 #include <rte_dev.h>
 
+#include "sockpath.h"
+
 #define MAX_RELAYS 64
 /* Queue pairs a relay serves on the VM side (the guide's maximum). */
 #define MAX_QUEUE_PAIRS 32
@@ -86,10 +88,11 @@ struct relay {
 	unsigned int n_members;
 	uint16_t member_port[BOND_MEMBERS_MAX];
 	char member_name[BOND_MEMBERS_MAX][64];
-	char vhost_path[PATH_MAX];
+	char vhost_path[PATH_MAX];      /* as the client gave it */
+	char vhost_sock[SOCKPATH_MAX];  /* what it is registered as: through vhost_dirfd */
+	int vhost_dirfd;                /* the socket's directory, pinned (sockpath.h) */
 	struct rte_mempool *vf_pool;      /* the VF's receive ring; on the VF's node */
 	struct rte_mempool *retired_pool; /* a vm_pool left behind: freed once all its mbufs are back */
-	unsigned int vm_pool_gen;         /* vm_pools made so far (unique names) */
 	/* What the VM negotiated, read at connect: the control thread must not
 	 * ask the vhost library about a device that may be going away. Atomic. */
 	uint64_t vhost_features;
@@ -126,9 +129,12 @@ void relay_reap_pools(void);
 int relay_socket(const struct relay *r);
 
 /* Used by the vhost callbacks (vhost thread). */
-int relay_attach_vid(const char *path, int vid);
+/* sock: the name the socket was registered with (relay.vhost_sock). */
+int relay_attach_vid(const char *sock, int vid);
 int relay_detach_vid(int vid);
 /* The guest enabled or disabled virtqueue queue_id (even: its receive side). */
-int relay_set_vring(const char *path, uint16_t queue_id, int enabled);
+int relay_set_vring(const char *sock, uint16_t queue_id, int enabled);
+/* The path the client gave for a registered socket, for messages. */
+void relay_shown_path(const char *sock, char *out, size_t len);
 
 #endif

@@ -5,6 +5,7 @@
  * publish or withdraw the device id of the relay the socket belongs to.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -53,11 +54,12 @@ void vhost_quiet_pending(void)
 
 static int new_device(int vid)
 {
-	char path[PATH_MAX];
+	char sock[PATH_MAX], path[PATH_MAX];
 
-	if (rte_vhost_get_ifname(vid, path, sizeof(path)) != 0)
+	if (rte_vhost_get_ifname(vid, sock, sizeof(sock)) != 0)
 		return -1;
-	if (relay_attach_vid(path, vid) != 0) {
+	relay_shown_path(sock, path, sizeof(path));
+	if (relay_attach_vid(sock, vid) != 0) {
 		LOG(WARNING, "vhost device %d on %s belongs to no relay", vid, path);
 		return -1;
 	}
@@ -69,9 +71,10 @@ static int new_device(int vid)
 
 static void destroy_device(int vid)
 {
-	char path[PATH_MAX] = "?";
+	char sock[PATH_MAX] = "?", path[PATH_MAX];
 
-	rte_vhost_get_ifname(vid, path, sizeof(path));
+	rte_vhost_get_ifname(vid, sock, sizeof(sock));
+	relay_shown_path(sock, path, sizeof(path));
 	relay_detach_vid(vid);
 	/* No worker may touch the device once this callback returns. */
 	workers_synchronize();
@@ -85,9 +88,9 @@ static void destroy_device(int vid)
  */
 static int vring_state_changed(int vid, uint16_t queue_id, int enable)
 {
-	char path[PATH_MAX];
+	char sock[PATH_MAX], path[PATH_MAX];
 
-	if (rte_vhost_get_ifname(vid, path, sizeof(path)) != 0)
+	if (rte_vhost_get_ifname(vid, sock, sizeof(sock)) != 0)
 		return 0;
 	/*
 	 * Called with the virtqueue locked: quieting it here would deadlock on
@@ -95,9 +98,11 @@ static int vring_state_changed(int vid, uint16_t queue_id, int enable)
 	 */
 	if (enable)
 		__atomic_store_n(&quiet_pending, 1, __ATOMIC_RELEASE);
-	if (relay_set_vring(path, queue_id, enable) == -ERANGE && enable)
+	if (relay_set_vring(sock, queue_id, enable) == -ERANGE && enable) {
+		relay_shown_path(sock, path, sizeof(path));
 		LOG(WARNING, "%s: the guest enabled queue pair %u; vio4wd serves queue pairs 0-%u only",
 		    path, queue_id / 2, MAX_QUEUE_PAIRS - 1);
+	}
 	return 0;
 }
 
@@ -118,13 +123,13 @@ static const struct rte_vhost_device_ops vhost_ops = {
  * A socket file left by a process that died (kill -9, crash) makes bind()
  * fail. Remove it, but only when it is a socket nobody listens on.
  */
-static int remove_stale_socket(const char *path, char *err, size_t errlen)
+static int remove_stale_socket(const char *sock, const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct stat st;
 	int fd, rc;
 
-	if (lstat(path, &st) != 0)
+	if (lstat(sock, &st) != 0)
 		return 0;
 	if (!S_ISSOCK(st.st_mode)) {
 		snprintf(err, errlen, "%s exists and is not a socket", path);
@@ -133,34 +138,29 @@ static int remove_stale_socket(const char *path, char *err, size_t errlen)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", sock);
 	rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
 	close(fd);
 	if (rc == 0) {
 		snprintf(err, errlen, "%s is in use by another process", path);
 		return -EADDRINUSE;
 	}
-	unlink(path);
+	unlink(sock);
 	return 0;
 }
 
-int vhost_open(const char *path, bool client, char *err, size_t errlen)
+int vhost_open(const char *sock, const char *path, bool client, char *err, size_t errlen)
 {
 	uint64_t flags = client ? RTE_VHOST_USER_CLIENT : 0;
 	int rc;
 
-	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-		snprintf(err, errlen, "vhost-user socket path is longer than %zu bytes",
-			 sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
-		return -ENAMETOOLONG;
-	}
 	if (!client) {
-		rc = remove_stale_socket(path, err, errlen);
+		rc = remove_stale_socket(sock, path, err, errlen);
 		if (rc != 0)
 			return rc;
 	}
 
-	rc = rte_vhost_driver_register(path, flags);
+	rc = rte_vhost_driver_register(sock, flags);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot register vhost-user socket %s", path);
 		return -EINVAL;
@@ -172,38 +172,44 @@ int vhost_open(const char *path, bool client, char *err, size_t errlen)
 	 * VF does the work (port_start checks that it can). Dirty-page logging
 	 * for live migration always stays on.
 	 */
-	rc = rte_vhost_driver_disable_features(path, (dp_opts.tso ? 0 : OFFLOAD_FEATURES) |
+	rc = rte_vhost_driver_disable_features(sock, (dp_opts.tso ? 0 : OFFLOAD_FEATURES) |
 					       (dp_opts.mrgbuf ? 0 : 1ULL << VIRTIO_NET_F_MRG_RXBUF));
 	if (rc == 0)
-		rc = rte_vhost_driver_callback_register(path, &vhost_ops);
+		rc = rte_vhost_driver_callback_register(sock, &vhost_ops);
 	if (rc == 0)
-		rc = rte_vhost_driver_start(path);
+		rc = rte_vhost_driver_start(sock);
 	if (rc != 0) {
 		snprintf(err, errlen, "cannot %s vhost-user socket %s",
 			 client ? "connect to" : "listen on", path);
-		rte_vhost_driver_unregister(path);
+		rte_vhost_driver_unregister(sock);
 		return -EIO;
 	}
-	/* The socket we created is for QEMU's user (VIRTIOFWD_SOCKET_OWNER/GROUP). */
+	/*
+	 * The socket we created is for QEMU's user (VIRTIOFWD_SOCKET_OWNER/GROUP).
+	 * Not through a symlink swapped in since the bind: that would hand
+	 * any file on the host to that user. The mode first, while the file
+	 * is still ours (no CAP_FOWNER needed: see the unit).
+	 */
 	if (!client && (dp_opts.socket_uid >= 0 || dp_opts.socket_gid >= 0) &&
-	    (chown(path, (uid_t)dp_opts.socket_uid, (gid_t)dp_opts.socket_gid) != 0 ||
-	     chmod(path, 0660) != 0)) {
+	    (fchmodat(AT_FDCWD, sock, 0660, AT_SYMLINK_NOFOLLOW) != 0 ||
+	     fchownat(AT_FDCWD, sock, (uid_t)dp_opts.socket_uid, (gid_t)dp_opts.socket_gid,
+		      AT_SYMLINK_NOFOLLOW) != 0)) {
 		rc = -errno;
 		snprintf(err, errlen, "cannot give vhost-user socket %s owner %d, group %d: %s",
 			 path, dp_opts.socket_uid, dp_opts.socket_gid, strerror(-rc));
-		vhost_close(path);
+		vhost_close(sock);
 		return rc;
 	}
 	return 0;
 }
 
-void vhost_close(const char *path)
+void vhost_close(const char *sock)
 {
 	int rc;
 
 	/* Busy while a callback runs on the vhost thread: retry. */
-	while ((rc = rte_vhost_driver_unregister(path)) == -EBUSY)
+	while ((rc = rte_vhost_driver_unregister(sock)) == -EBUSY)
 		;
 	if (rc != 0)
-		LOG(WARNING, "cannot unregister vhost-user socket %s", path);
+		LOG(WARNING, "cannot unregister vhost-user socket %s", sock);
 }

@@ -9,8 +9,9 @@
  * Register a vhost-user socket. Server mode creates and listens on it;
  * client mode connects to the VM's socket and reconnects whenever it goes.
  */
-int vhost_open(const char *path, bool client, char *err, size_t errlen);
-void vhost_close(const char *path);
+/* sock: the name to register (relay.vhost_sock); path: the one for messages. */
+int vhost_open(const char *sock, const char *path, bool client, char *err, size_t errlen);
+void vhost_close(const char *sock);
 /* Control thread: stop guest notifications on queues enabled since new_device. */
 void vhost_quiet_pending(void);
 

@@ -99,7 +99,7 @@ export async function runVio4wd(d: Dir, size: number, o: BenchOptions): Promise<
   const prefix = `v4b-dp-${process.pid}`;
   const ctl = `${dir}/ctl.sock`;
   const dp = execa(DATAPLANE, ['--no-huge', '-m', (o.relays ?? 1) > 8 ? '3072' : '1024', '-l', '0,1', '--file-prefix', prefix, '-a', '0000:00:00.0', '--log-level=4',
-    '--', '--control-socket', ctl, ...(process.env.BENCH_DP_ARGS ?? '').split(' ').filter(Boolean)], { buffer: false, reject: false, stdin: 'ignore', stdout: 'ignore', stderr: 'pipe' });
+    '--', '--control-socket', ctl, '--vhost-dir', dir, ...(process.env.BENCH_DP_ARGS ?? '').split(' ').filter(Boolean)], { buffer: false, reject: false, stdin: 'ignore', stdout: 'ignore', stderr: 'pipe' });
   // Keep the dataplane's last words: if it dies mid-run, the error says how.
   let log = '';
   dp.stderr?.on('data', (b: Buffer) => {

@@ -49,32 +49,39 @@ describe('shutdown under VM churn', () => {
     const churn = churnVms(sock);
     const exits: number[] = [];
     let connectedSeen = 0;
-    for (let i = 0; i < ROUNDS; i++) {
-      const prefix = `vio4wd-churndp-${process.pid}`;
-      const ctl = path.join(dir, 'ctl.sock');
-      const dp = execa(DATAPLANE, ['--no-huge', '-m', '256', '-l', '0,1', '--file-prefix', prefix, '-a', '0000:00:00.0', '--log-level=3',
-        '--', '--control-socket', ctl], { reject: false, buffer: false, stdio: 'ignore' });
-      for (let k = 0; k < 200 && !fs.existsSync(ctl); k++) await sleep(20);
-      const client = new DataplaneClient(ctl);
-      await client.connect();
-      // Alternate server and client mode: both reconnect paths are exercised.
-      vmServer = i % 2 === 1;
-      // (A socket path per mode: a server-mode VM may still hold the client-mode one.)
-      await client.addRelay({ id: 0, vf: 'net_null0', vhostPath: vmServer ? `${sock}-c` : sock, vhostClient: vmServer });
-      await sleep(200 + Math.random() * 1800);
-      if ((await client.stats()).relays[0]?.connected) connectedSeen++;
-      const t0 = Date.now();
-      dp.kill('SIGTERM');
-      const timer = setTimeout(() => dp.kill('SIGKILL'), 10000);
-      const r = await dp;
-      clearTimeout(timer);
-      exits.push(Date.now() - t0);
-      client.close();
-      expect(r.signal).toBeUndefined();
-      expect(r.exitCode).toBe(0);
-      cleanDpdkRuntime(prefix);
+    let dp: ReturnType<typeof execa> | undefined;
+    // A failure stops the churn and the dataplane: nothing is left running.
+    try {
+      for (let i = 0; i < ROUNDS; i++) {
+        const prefix = `vio4wd-churndp-${process.pid}`;
+        const ctl = path.join(dir, 'ctl.sock');
+        const proc = execa(DATAPLANE, ['--no-huge', '-m', '256', '-l', '0,1', '--file-prefix', prefix, '-a', '0000:00:00.0', '--log-level=3',
+          '--', '--control-socket', ctl, '--vhost-dir', dir], { reject: false, buffer: false, stdio: 'ignore' });
+        dp = proc;
+        for (let k = 0; k < 200 && !fs.existsSync(ctl); k++) await sleep(20);
+        const client = new DataplaneClient(ctl);
+        await client.connect();
+        // Alternate server and client mode: both reconnect paths are exercised.
+        vmServer = i % 2 === 1;
+        // (A socket path per mode: a server-mode VM may still hold the client-mode one.)
+        await client.addRelay({ id: 0, vf: 'net_null0', vhostPath: vmServer ? `${sock}-c` : sock, vhostClient: vmServer });
+        await sleep(200 + Math.random() * 1800);
+        if ((await client.stats()).relays[0]?.connected) connectedSeen++;
+        const t0 = Date.now();
+        proc.kill('SIGTERM');
+        const timer = setTimeout(() => proc.kill('SIGKILL'), 10000);
+        const r = await proc;
+        clearTimeout(timer);
+        exits.push(Date.now() - t0);
+        client.close();
+        expect(r.signal).toBeUndefined();
+        expect(r.exitCode).toBe(0);
+        cleanDpdkRuntime(prefix);
+      }
+    } finally {
+      churning = false;
+      dp?.kill('SIGKILL');
     }
-    churning = false;
     const starts = await churn;
     console.log(`${ROUNDS} shutdowns: max ${Math.max(...exits)} ms, median ${exits.sort((a, b) => a - b)[ROUNDS >> 1]} ms; ` +
       `${starts} VM starts; a VM was connected at ${connectedSeen} of the SIGTERMs`);

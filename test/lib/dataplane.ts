@@ -22,7 +22,7 @@ export async function startDataplane(dir: string, lcores: string, cleanups: Clea
   const prefix = `vio4wd-${path.basename(dir)}`;
   const ctl = `${dir}/ctl.sock`;
   const dp = execa(DATAPLANE, ['--no-huge', '-m', '512', '--lcores', lcores, '--file-prefix', prefix, '-a', '0000:00:00.0',
-    '--', '--control-socket', ctl, ...extraArgs], { reject: false, buffer: false, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' });
+    '--', '--control-socket', ctl, '--vhost-dir', dir, ...extraArgs], { reject: false, buffer: false, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' });
   // The last of its log, printed if it dies by itself: a crash must say what it was doing.
   let log = '';
   const keep = (d: Buffer) => {

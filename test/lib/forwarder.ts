@@ -47,6 +47,8 @@ export class Forwarder {
       'VIRTIOFWD_DYNAMIC_SOCKETS=true',
       `VIRTIOFWD_VHOST_CLIENT=${String(opts.vhostClient)}`,
       `VIRTIOFWD_SOCKET_DIR=${dir}/vhost`,
+      // Tests put sockets in the scratch directory too.
+      `VIO4WD_VHOST_SOCKET_DIRS=(${dir})`,
       `VIRTIOFWD_ZMQ_PORT_CONTROL_EP=ipc://${dir}/port_control`,
       `VIRTIOFWD_ZMQ_STATS_EP=ipc://${dir}/stats`,
       `VIRTIOFWD_BINARY=${DATAPLANE}`,

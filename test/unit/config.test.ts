@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from '@jest/globals';
-import { ConfigError, parseConfig, parseCpuList, socketPathFor } from '@vio4wd/common';
+import { allowedSocketDirs, ConfigError, parseConfig, parseCpuList, socketPathFor } from '@vio4wd/common';
 import { ROOT } from '../lib/forwarder.js';
 
 const base = 'VIRTIOFWD_CPU_MASK=1\n';
@@ -44,6 +44,20 @@ describe('configuration file', () => {
     expect(config.vfioVfToken).toBeNull();
     expect(config.zmqPortControlEp).toBe('ipc:///var/run/virtio-forwarder/port_control');
     expect(socketPathFor(config, 3)).toBe('/tmp/virtio-forwarder/virtio-forwarder3.sock');
+    expect(allowedSocketDirs(config)).toEqual(['/tmp/virtio-forwarder', '/var/run/openvswitch', '/var/lib/vhost_sockets']);
+  });
+
+  test('where vhost-user sockets may be: VIRTIOFWD_SOCKET_DIR always, VIO4WD_VHOST_SOCKET_DIRS narrows or widens the rest', () => {
+    const dirs = (lines: string) => allowedSocketDirs(parseConfig(`${base}${lines}`, 'f', host).config);
+    expect(dirs('VIO4WD_VHOST_SOCKET_DIRS=()\n')).toEqual(['/tmp/virtio-forwarder']);
+    expect(dirs('VIRTIOFWD_SOCKET_DIR=/run/vio/\nVIO4WD_VHOST_SOCKET_DIRS=(/srv/a /run/vio /srv/b/)\n')).toEqual(['/run/vio', '/srv/a', '/srv/b']);
+    expect(problems(`${base}VIO4WD_VHOST_SOCKET_DIRS=(/srv/a srv/b /srv/../etc /srv/\x1b)\n`)).toEqual([
+      "f:2: VIO4WD_VHOST_SOCKET_DIRS: 'srv/b' is not absolute",
+    ]);
+    expect(problems(`${base}VIO4WD_VHOST_SOCKET_DIRS=(/srv/../etc)\n`)).toEqual(["f:2: VIO4WD_VHOST_SOCKET_DIRS: '/srv/../etc' has a . or .. component"]);
+    expect(problems(`${base}VIRTIOFWD_SOCKET_DIR=/tmp/a\x1b[2J\n`)).toEqual(["f:2: VIRTIOFWD_SOCKET_DIR: '/tmp/a\\033[2J' holds a control character"]);
+    expect(problems(`${base}VIO4WD_VHOST_SOCKET_DIRS=(${Array.from({ length: 16 }, (_, i) => `/d${i}`).join(' ')})\n`))
+      .toEqual(['f:2: VIO4WD_VHOST_SOCKET_DIRS: 16 directories; at most 15 (with VIRTIOFWD_SOCKET_DIR)']);
   });
 
   test.each([

@@ -30,6 +30,16 @@ describe('systemd units', () => {
     }
   });
 
+  test.each([
+    ['virtio-forwarder.service', 4.0],
+    ['vio4wd_core_scheduler.service', 2.0],
+  ])('%s: systemd-analyze security rates its exposure at most %s', async (unit, limit) => {
+    const r = await execa('systemd-analyze', ['security', '--offline=true', path.join(UNITS, unit)], { reject: false });
+    const m = /Overall exposure level for \S+: (\d+\.\d+)/.exec(r.stdout);
+    expect(m).not.toBeNull();
+    expect(Number(m?.[1])).toBeLessThanOrEqual(limit);
+  });
+
   test('virtio-forwarder.service waits for READY=1 from any process of the service', () => {
     const text = fs.readFileSync(path.join(UNITS, 'virtio-forwarder.service'), 'utf8');
     expect(text).toMatch(/^Type=notify$/m);

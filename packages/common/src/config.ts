@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { ConfigError, parseConfigText, type RawEntry } from './config-file.js';
 import { MAX_RELAYS } from './dataplane-protocol.js';
 import { formatPciAddress, parsePciAddress } from './pci.js';
+import { MAX_SOCKET_DIRS, pathRuleBroken, shownPath } from './vhost-path.js';
 
 export { ConfigError } from './config-file.js';
 
@@ -31,6 +32,11 @@ export interface Config {
   socketOwner: string;
   socketGroup: string;
   socketDir: string;
+  /**
+   * Where else port control may put or find vhost-user sockets (their
+   * directory, symlinks resolved, must be socketDir or one of these).
+   */
+  vhostSocketDirs: string[];
   socketFnamePattern: string;
   dynamicSockets: boolean;
   vhostClient: boolean;
@@ -203,6 +209,22 @@ const socketPattern: Parser<string> = (e) => {
   return v;
 };
 
+/** A directory vhost-user sockets are in: the same lexical rules as a socket path. */
+function socketDirOf(v: string): string {
+  const dir = v.length > 1 ? v.replace(/\/+$/, '') : v;
+  const rule = pathRuleBroken(dir);
+  if (rule) throw new VarError(`'${shownPath(v)}' ${rule}`);
+  return dir;
+}
+
+const socketDir: Parser<string> = (e) => socketDirOf(scalar(e));
+
+const socketDirs: Parser<string[]> = (e) => {
+  const dirs = e.values.flatMap((v) => v.split(/\s+/)).filter((v) => v !== '').map(socketDirOf);
+  if (dirs.length > MAX_SOCKET_DIRS - 1) throw new VarError(`${dirs.length} directories; at most ${MAX_SOCKET_DIRS - 1} (with VIRTIOFWD_SOCKET_DIR)`);
+  return dirs;
+};
+
 const shellWords: Parser<string[]> = (e) => e.values.flatMap((v) => v.split(/\s+/)).filter((v) => v !== '');
 
 interface VarSpec {
@@ -222,7 +244,10 @@ function varSpecs(hostCpus: number, sharedWorkers: boolean): Record<string, VarS
   VIRTIOFWD_HUGETLBFS_MOUNT_POINT: { key: 'hugetlbfsMountPoint', default: '/mnt/huge', parse: absPath },
   VIRTIOFWD_SOCKET_OWNER: { key: 'socketOwner', default: 'libvirt-qemu', parse: text },
   VIRTIOFWD_SOCKET_GROUP: { key: 'socketGroup', default: 'kvm', parse: text },
-  VIRTIOFWD_SOCKET_DIR: { key: 'socketDir', default: '/tmp/virtio-forwarder', parse: absPath },
+  VIRTIOFWD_SOCKET_DIR: { key: 'socketDir', default: '/tmp/virtio-forwarder', parse: socketDir },
+  // Where Neutron's Open vSwitch and OVN drivers (vhostuser_socket_dir, vhost_sock_dir) and
+  // TripleO's client mode (NeutronVhostuserSocketDir) have Nova put vhost-user sockets: docs/security.md.
+  VIO4WD_VHOST_SOCKET_DIRS: { key: 'vhostSocketDirs', default: ['/var/run/openvswitch', '/var/lib/vhost_sockets'], parse: socketDirs },
   VIRTIOFWD_SOCKET_FNAME_PATTERN: { key: 'socketFnamePattern', default: '', parse: socketPattern },
   VIRTIOFWD_DYNAMIC_SOCKETS: { key: 'dynamicSockets', default: 'false', parse: bool },
   VIRTIOFWD_VHOST_CLIENT: { key: 'vhostClient', default: 'true', parse: bool },
@@ -343,6 +368,11 @@ export function loadConfig(path: string, opts: ParseOptions = {}): LoadedConfig 
     throw new ConfigError([`cannot read ${path}: ${e instanceof Error ? e.message : String(e)}`]);
   }
   return parseConfig(content, path, opts);
+}
+
+/** Every directory a vhost-user socket may be in. */
+export function allowedSocketDirs(config: Pick<Config, 'socketDir' | 'vhostSocketDirs'>): string[] {
+  return [...new Set([config.socketDir, ...config.vhostSocketDirs])];
 }
 
 /** The vhost-user socket of a virtio id, from the directory and the pattern. */

@@ -6,5 +6,6 @@ export * from './load.js';
 export * from './logger.js';
 export * from './pci.js';
 export * from './text-format.js';
+export * from './vhost-path.js';
 export * from './wire.js';
 export * from './zmq-client.js';

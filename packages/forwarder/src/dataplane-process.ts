@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
-import { DataplaneClient, type Config, type Logger } from '@vio4wd/common';
+import { allowedSocketDirs, DataplaneClient, type Config, type Logger } from '@vio4wd/common';
 import { resolveSocketIds, socketIdArgs, type SocketIds } from './socket-owner.js';
 
 /** DPDK's default VFIO VF token, used when VIRTIOFWD_VFIO_VF_TOKEN=0. */
@@ -38,7 +38,7 @@ export function ealArgs(config: Config): string[] {
 export function dataplaneArgs(config: Config, socketIds: SocketIds = { uid: null, gid: null }): string[] {
   const flags = [...(config.jumbo ? ['--jumbo'] : []), ...(config.mergeableBuffers ? ['--mrgbuf'] : []), ...(config.tso ? ['--tso'] : [])];
   return [...ealArgs(config), '--', '--control-socket', config.controlSocket, '--idle-sleep-us', String(config.idleSleepUs), '--hold-us', String(config.holdUs),
-    ...flags, ...socketIdArgs(socketIds)];
+    ...flags, ...socketIdArgs(socketIds), ...allowedSocketDirs(config).flatMap((d) => ['--vhost-dir', d])];
 }
 
 export interface ExitInfo {

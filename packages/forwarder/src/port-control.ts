@@ -1,12 +1,16 @@
 // Port control (ZeroMQ PortControlRequest) as the original daemon answers
 // it: validation rules, conditional semantics, error code and source.
 import {
+  allowedSocketDirs,
   formatPciAddress,
   isValidPciAddress,
   MAX_RELAYS,
   PortControlOp,
   PortControlStatus,
+  pathRuleBroken,
+  shownPath,
   socketPathFor,
+  vhostPathProblem,
   type Config,
   type Logger,
   type PortControlRequest,
@@ -14,7 +18,7 @@ import {
   type StaticVf,
 } from '@vio4wd/common';
 import { LogLimiter, REFUSALS_LOGGED } from './log-limit.js';
-import { EEXIST, EINVAL, ENOENT, ENOSPC, ENOTSUP, Refusal, refusalOf } from './refusal.js';
+import { EACCES, EEXIST, EINVAL, ENOENT, ENOSPC, ENOTSUP, Refusal, refusalOf } from './refusal.js';
 import { sameRelay, vfLabel, type BondSpec, type RelaySpec, type RelayTable } from './relay-table.js';
 
 /** What port control needs of the dataplane (a process, or a fake in unit tests). */
@@ -29,7 +33,7 @@ const ok = (query?: string): PortControlResponse =>
 
 export class PortControl {
   constructor(
-    private readonly config: Pick<Config, 'socketDir' | 'socketFnamePattern' | 'vhostClient' | 'dynamicSockets' | 'deviceAliases' | 'cpuPins'>,
+    private readonly config: Pick<Config, 'socketDir' | 'vhostSocketDirs' | 'socketFnamePattern' | 'vhostClient' | 'dynamicSockets' | 'deviceAliases' | 'cpuPins'>,
     private readonly table: RelayTable,
     private readonly driver: RelayDriver,
     private readonly log: Logger,
@@ -89,10 +93,17 @@ export class PortControl {
     return req.virtio_id;
   }
 
-  private checkVhostPath(path: string | undefined, op: string): string {
+  /**
+   * A socket path to look up (remove_sock, query_pci) must be well formed;
+   * one a relay will bind or connect to (add_sock) must also be in an
+   * allowed directory.
+   */
+  private checkVhostPath(path: string | undefined, op: string, placed = false): string {
     if (!path) throw new Refusal(EINVAL, `${op} needs a vhost-user socket path`);
-    if (!path.startsWith('/')) throw new Refusal(EINVAL, `vhost-user socket path ${path} is not absolute`);
-    if (Buffer.byteLength(path) >= 108) throw new Refusal(EINVAL, `vhost-user socket path ${path} is longer than 107 bytes`);
+    const rule = pathRuleBroken(path);
+    if (rule) throw new Refusal(EINVAL, `${op}: vhost-user socket path ${shownPath(path)} ${rule}`);
+    const problem = placed ? vhostPathProblem(path, allowedSocketDirs(this.config)) : undefined;
+    if (problem) throw new Refusal(EACCES, `${op}: ${problem}`);
     return path;
   }
 
@@ -161,7 +172,7 @@ export class PortControl {
       case PortControlOp.ADD_SOCK: {
         if (req.virtio_id !== undefined) this.log.warning('add_sock: the virtio id is ignored for socket pairs');
         if (!this.config.dynamicSockets) throw new Refusal(ENOTSUP, 'add_sock needs VIRTIOFWD_DYNAMIC_SOCKETS=true');
-        const path = this.checkVhostPath(req.vhost_path, 'add_sock');
+        const path = this.checkVhostPath(req.vhost_path, 'add_sock', true);
         const vfs = this.vfs(req, 'add_sock');
         const existing = this.table.byVhostPath(path);
         const id = existing?.id ?? this.table.freeId();

@@ -1,12 +1,22 @@
 // Checks of the host before anything starts, each failing with what is wrong
 // and how to fix it: 2M hugepages (mounted, enough free, within
-// vm.max_map_count), a driver for PCI VFs, writable directories.
+// vm.max_map_count), a driver for PCI VFs, writable directories, the
+// vhost-user socket paths the configuration names.
 import fs from 'node:fs';
 import path from 'node:path';
-import { parsePciAddress, type Config } from '@vio4wd/common';
+import {
+  allowedSocketDirs,
+  MAX_RELAYS,
+  parsePciAddress,
+  pathRuleBroken,
+  shownPath,
+  socketPathFor,
+  vhostPathProblem,
+  type Config,
+} from '@vio4wd/common';
 
-/** 2M pages the dataplane needs whatever it relays (EAL, vhost, rings). */
-export const BASE_PAGES = 8;
+/** 2M pages the dataplane needs whatever it relays (EAL, vhost, rings; 8) and the two packet pools it keeps ready (12). */
+export const BASE_PAGES = 8 + 12;
 /** 2M pages one relay's two packet pools take (measured: 11-12; a bond's larger VF pool: +4). */
 export const PAGES_PER_RELAY = 12;
 export const PAGES_PER_BOND = 16;
@@ -120,11 +130,30 @@ function writableDirProblem(dir: string, what: string): string | undefined {
 /** The directories the forwarder writes to, created if missing: what is wrong with them. */
 export function directoryProblems(config: Config): string[] {
   const dirs: [string, string][] = [
-    ...(config.vhostClient ? [] : [[config.socketDir, 'VIRTIOFWD_SOCKET_DIR'] as [string, string]]),
+    // In client mode too: the static relays' sockets are checked there (and QEMU makes them there).
+    [config.socketDir, 'VIRTIOFWD_SOCKET_DIR'],
     [config.stateDir, 'VIO4WD_STATE_DIR'],
     [config.pidDir, 'VIRTIOFWD_PID_DIR'],
   ];
   return dirs.map(([dir, what]) => writableDirProblem(dir, what)).filter((p) => p !== undefined);
+}
+
+/**
+ * The vhost-user sockets the configuration itself names pass the rules port
+ * control applies: every virtio id's socket (VIRTIOFWD_SOCKET_DIR +
+ * VIRTIOFWD_SOCKET_FNAME_PATTERN), and the static relays' in full.
+ */
+export function socketPathProblems(config: Config): string[] {
+  const out: string[] = [];
+  const longest = socketPathFor(config, MAX_RELAYS - 1);
+  const rule = pathRuleBroken(longest);
+  if (rule)
+    out.push(`VIRTIOFWD_SOCKET_DIR + VIRTIOFWD_SOCKET_FNAME_PATTERN: the socket of virtio id ${MAX_RELAYS - 1}, ${shownPath(longest)}, ${rule}`);
+  for (const vf of rule ? [] : config.staticVfs) {
+    const problem = vhostPathProblem(socketPathFor(config, vf.virtioId), allowedSocketDirs(config));
+    if (problem) out.push(`VIRTIOFWD_STATIC_VFS: ${vf.pci}=${vf.virtioId}: ${problem}`);
+  }
+  return out;
 }
 
 /** Which kernel drivers for PCI devices are loaded. */
@@ -147,6 +176,7 @@ export function preflight(config: Config, relays: PlannedRelay[], root = '/'): P
   if (!config.eal.noHuge) checkHugepages(config, relays, root, out);
   const driver = pciDriverProblem(relays.flatMap((r) => r.devices), root);
   if (driver) out.errors.push(driver);
-  out.errors.push(...directoryProblems(config));
+  const dirs = directoryProblems(config);
+  out.errors.push(...dirs, ...(dirs.length ? [] : socketPathProblems(config)));
   return out;
 }

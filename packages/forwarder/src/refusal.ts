@@ -3,6 +3,7 @@
 import { DataplaneError } from '@vio4wd/common';
 
 export const ENOENT = 2;
+export const EACCES = 13;
 export const EEXIST = 17;
 export const ENODEV = 19;
 export const EINVAL = 22;

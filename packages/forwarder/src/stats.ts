@@ -20,6 +20,28 @@ export interface StatsSource {
   stats(): Promise<StatsReply>;
 }
 
+/**
+ * Stats requests served concurrently share the dataplane's samples: one that
+ * asks while a sample is on its way gets that one, not a place in the queue
+ * behind it (the sample is at most one round trip older than the request;
+ * rates use the samples' own clock).
+ */
+export function sharedSamples(fetch: () => Promise<StatsReply>): StatsSource {
+  let pending: Promise<StatsReply> | null = null;
+  return {
+    stats: () => {
+      if (!pending) {
+        const p = fetch();
+        pending = p;
+        p.then(() => undefined, () => undefined).finally(() => {
+          if (pending === p) pending = null;
+        });
+      }
+      return pending;
+    },
+  };
+}
+
 
 function rate(a: DirStats | undefined, b: DirStats, key: keyof DirStats, seconds: number): number {
   if (!a || seconds <= 0) return 0;

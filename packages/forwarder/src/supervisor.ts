@@ -27,7 +27,7 @@ import { directoryProblems, pciDriverProblem, preflight, PreflightError } from '
 import { ENODEV, Refusal } from './refusal.js';
 import { RelayTable, sameRelay, toDataplaneRequest, vfLabel, type RelaySpec } from './relay-table.js';
 import { StateFile } from './state-file.js';
-import { answerStats } from './stats.js';
+import { answerStats, sharedSamples } from './stats.js';
 import { ZmqServer } from './zmq-server.js';
 
 const EBADMSG = 74;
@@ -95,7 +95,6 @@ export class Supervisor {
   private async plug(spec: RelaySpec): Promise<void> {
     const noDriver = pciDriverProblem(spec.devices);
     if (noDriver) throw new Refusal(ENODEV, noDriver);
-    if (!spec.vhostClient) fs.mkdirSync(path.dirname(spec.vhostPath), { recursive: true });
     await this.client.addRelay(toDataplaneRequest(spec));
   }
 
@@ -151,16 +150,18 @@ export class Supervisor {
 
     const portServer = new ZmqServer<PortControlRequest, PortControlResponse>(c.zmqPortControlEp, {
       name: 'port control',
+      serial: true,
       decode: (f) => wire.PortControlRequest.decode(f),
       encode: (r) => wire.PortControlResponse.encode(r),
       handle: (r) => portControl.handle(r),
       errorReply: (reason) => ({ status: PortControlStatus.ERROR, error_code: EBADMSG, error_code_source: reason }),
     }, this.log, this.fatal);
+    const samples = sharedSamples(async () => this.client.stats());
     const statsServer = new ZmqServer<StatsRequest, StatsResponse>(c.zmqStatsEp, {
       name: 'stats',
       decode: (f) => wire.StatsRequest.decode(f),
       encode: (r) => wire.StatsResponse.encode(r),
-      handle: (r) => answerStats(r, this.client, this.table, this.unplugged),
+      handle: (r) => answerStats(r, samples, this.table, this.unplugged),
       errorReply: () => ({ status: StatsStatus.EBADR, relay: [], worker: [] }),
     }, this.log, this.fatal);
     const servers: Endpoint[] = [portServer, statsServer];
@@ -168,6 +169,7 @@ export class Supervisor {
     if (c.coreSchedEnable) {
       servers.push(new ZmqServer<CoreSchedRequest, CoreSchedResponse>(c.zmqCoreSchedEp, {
         name: 'core scheduling',
+        serial: true,
         decode: (f) => wire.CoreSchedRequest.decode(f),
         encode: (r) => wire.CoreSchedResponse.encode(r),
         handle: (r) => coreSched.handle(r),
@@ -177,6 +179,7 @@ export class Supervisor {
     if (c.zmqConfigEp !== '') {
       servers.push(new ZmqServer<ConfigRequest, ConfigResponse>(c.zmqConfigEp, {
         name: 'config',
+        serial: true,
         decode: (f) => wire.ConfigRequest.decode(f),
         encode: (r) => wire.ConfigResponse.encode(r),
         handle: () => coreSched.relayCpuMap(),

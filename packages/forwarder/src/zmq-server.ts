@@ -1,10 +1,16 @@
-// A ZeroMQ REP endpoint: one frame in, one frame out, always. A frame that
-// does not decode gets the endpoint's error reply; the loop never stops on
-// a bad request.
+// A ZeroMQ endpoint for REQ clients: one frame in, one frame out, always. A
+// frame that does not decode gets the endpoint's error reply; the loop never
+// stops on a bad request. A ROUTER socket, so that one slow request (a stats
+// delay, a relay being plugged) does not hold up the others: requests are
+// answered concurrently, or one after another in arrival order where the
+// endpoint says so (port control), with a bound on those in progress.
 import fs from 'node:fs';
 import * as zmq from 'zeromq';
 import { WireError, type Logger } from '@vio4wd/common';
 import { LogLimiter } from './log-limit.js';
+
+/** The largest request frame an endpoint reads (a bond of 8 VFs with long names is under 1 KiB). */
+export const MAX_REQUEST_BYTES = 65536;
 
 export interface Endpoint<Req, Rep> {
   name: string;
@@ -13,11 +19,23 @@ export interface Endpoint<Req, Rep> {
   encode(rep: Rep): Buffer;
   /** The reply to a frame that is not a valid request. */
   errorReply(reason: string): Rep;
+  /** Handle requests one at a time, in arrival order (default: concurrently). */
+  serial?: boolean;
 }
 
+/** Requests in progress at once on an endpoint; more wait, unread, in the socket's queue. */
+export const MAX_IN_FLIGHT = 64;
+
 export class ZmqServer<Req, Rep> {
-  private readonly sock = new zmq.Reply({ linger: 0 });
+  // No request of any endpoint comes near 64 KiB; a bigger frame closes its connection unread.
+  private readonly sock = new zmq.Router({ linger: 0, maxMessageSize: MAX_REQUEST_BYTES });
   private loop: Promise<void> | null = null;
+  /** zeromq.js allows one send at a time: replies queue here. */
+  private sending: Promise<unknown> = Promise.resolve();
+  /** The end of the serial endpoint's queue of requests. */
+  private order: Promise<unknown> = Promise.resolve();
+  private inFlight = 0;
+  private slotFreed: (() => void) | null = null;
   private closed = false;
   private readonly badLog: LogLimiter;
 
@@ -53,10 +71,43 @@ export class ZmqServer<Req, Rep> {
   }
 
   private async serve(): Promise<void> {
-    for await (const [frame] of this.sock) {
-      const reply = await this.answer(frame ?? Buffer.alloc(0));
-      await this.sock.send(reply);
+    for await (const msg of this.sock) {
+      // A REQ client's envelope: its identity, an empty delimiter, the request.
+      const [id, delimiter, frame] = msg;
+      if (!id || msg.length !== 3 || delimiter?.length !== 0) {
+        this.badLog.warning(`${this.endpoint.name}: a message of ${msg.length - 1} frame(s) that no REQ client sends (ignored)`);
+        continue;
+      }
+      while (this.inFlight >= MAX_IN_FLIGHT) await new Promise<void>((resolve) => (this.slotFreed = resolve));
+      this.inFlight++;
+      const request = frame ?? Buffer.alloc(0);
+      let reply: Promise<Buffer>;
+      if (this.endpoint.serial) {
+        reply = this.order.then(() => this.answer(request));
+        this.order = reply.catch(() => undefined);
+      } else {
+        reply = this.answer(request);
+      }
+      const sent = reply.then((r) => {
+        const p = this.sending.then(() => this.sock.send([id, Buffer.alloc(0), r]));
+        this.sending = p.catch(() => undefined);
+        return p;
+      });
+      void sent.then(
+        () => this.release(),
+        (e: unknown) => {
+          this.release();
+          // A reply that cannot be sent: the socket is closing, or failed (serve's loop ends then).
+          if (!this.closed) this.log.warning(`${this.endpoint.name}: cannot send a reply: ${e instanceof Error ? e.message : String(e)}`);
+        },
+      );
     }
+  }
+
+  private release(): void {
+    this.inFlight--;
+    this.slotFreed?.();
+    this.slotFreed = null;
   }
 
   private async answer(frame: Buffer): Promise<Buffer> {

@@ -1,0 +1,101 @@
+// npm run bench:plug [-- CYCLES]: how fast orchestration can plug a port.
+// CYCLES (200) times: add_sock through the real ZeroMQ endpoint, the relay
+// connects to its VM (a virtio_user port of dpdk-testpmd in vhost-user server
+// mode, as QEMU with server=on; the relay in client mode, the default), and
+// the first packet from its VF (net_null: always something to send) lands
+// in the VM's ring: add -> first packet. Then remove_sock: remove -> the
+// relay and its connection gone (when the reply comes, the dataplane has
+// unregistered the socket: checked in stats). Once with no other relay, once
+// with 63 others plugged and connected.
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PortControlStatus, ReqClient, wire, type PortControlRequest } from '@vio4wd/common';
+import { freeHugepages, percentile } from '../lib/flood.js';
+import { BASE_PAGES, PAGES_PER_RELAY } from '@vio4wd/forwarder';
+import { Forwarder, cleanDpdkRuntime } from '../lib/forwarder.js';
+import { Testpmd } from '../lib/testpmd.js';
+
+const CYCLES = Number(process.argv[2] ?? 200);
+const pci = (i: number) => `0000:fe:${(i >> 3).toString(16).padStart(2, '0')}.${i % 8}`;
+const pciObj = (i: number) => ({ domain: 0, bus: 0xfe, slot: i >> 3, function: i % 8 });
+
+async function run(others: number): Promise<{ add: number[]; remove: number[] }> {
+  const dir = Forwarder.scratch('plug');
+  const n = others + 1;
+  const hugepages = freeHugepages() >= BASE_PAGES + n * PAGES_PER_RELAY;
+  const aliases = Array.from({ length: n }, (_, i) => `${pci(i)}=net_null${i}`).join(' ');
+  const fwd = Forwarder.write(dir, {
+    vhostClient: true, hugepages,
+    extra: [`VIRTIOFWD_DEVICE_ALIASES=(${aliases})`, ...(hugepages ? [] : ['VIO4WD_MEMORY_MB=2560'])],
+  });
+  const vms: Testpmd[] = [];
+  try {
+    await fwd.start(60000);
+    // The VMs: up to 32 ports a testpmd, listening (server=1) like QEMU with server=on.
+    for (let first = 0; first < n; first += 32) {
+      const count = Math.min(32, n - first);
+      const vm = await Testpmd.start(`plug${first}`, Array.from({ length: count }, (_, j) =>
+        `net_virtio_user${j},path=${dir}/vm${first + j}.sock,server=1,queue_size=256`), { timeoutMs: 120000, lscInterrupt: true, mbufs: 32 * 1024, memoryMb: 1024 });
+      vms.push(vm);
+      await vm.cmd('start');
+    }
+    const pc = new ReqClient(fwd.portControlEp, 10000);
+    const stats = new ReqClient(fwd.statsEp, 10000);
+    const control = async (req: PortControlRequest) => {
+      const r = wire.PortControlResponse.decode(await pc.request(wire.PortControlRequest.encode(req)));
+      if (r.status !== PortControlStatus.OK) throw new Error(`port control: ${r.error_code_source ?? '?'}`);
+    };
+    const relay = async (id: number) =>
+      wire.StatsResponse.decode(await stats.request(wire.StatsRequest.encode({ relay: [id], include_inactive: true, delay: 0 }))).relay[0];
+    const add = (i: number) => control({ op: 2, pci_addrs: [pciObj(i)], vhost_path: `${dir}/vm${i}.sock`, conditional: false });
+    for (let i = 0; i < others; i++) await add(i);
+    // The others connected and forwarding before the cycles start.
+    for (let i = 0; i < others; i++) {
+      const deadline = Date.now() + 60000;
+      while (((await relay(i))?.vf_to_vm.pkts_tx_to_vm ?? 0) === 0) {
+        if (Date.now() > deadline) throw new Error(`relay ${i} never forwarded`);
+        await sleep(20);
+      }
+    }
+    const addMs: number[] = [];
+    const removeMs: number[] = [];
+    const id = others;
+    for (let c = 0; c < CYCLES; c++) {
+      const t0 = performance.now();
+      await add(id);
+      const deadline = Date.now() + 20000;
+      while (((await relay(id))?.vf_to_vm.pkts_tx_to_vm ?? 0) === 0) {
+        if (Date.now() > deadline) throw new Error(`cycle ${c}: relay ${id} forwarded nothing within 20 s`);
+      }
+      addMs.push(performance.now() - t0);
+      const t1 = performance.now();
+      await control({ op: 3, pci_addrs: [], vhost_path: `${dir}/vm${id}.sock`, conditional: false });
+      removeMs.push(performance.now() - t1);
+      if ((await relay(id)) !== undefined) throw new Error(`cycle ${c}: relay ${id} still listed after remove_sock`);
+      // The VM notices the disconnection and listens again (virtio_user's LSC handler).
+      await sleep(20);
+    }
+    pc.reset();
+    stats.reset();
+    return { add: addMs, remove: removeMs };
+  } finally {
+    for (const vm of vms) {
+      await vm.quit();
+      cleanDpdkRuntime(vm.filePrefix);
+    }
+    await fwd.stop();
+    cleanDpdkRuntime(`vio4wd-${path.basename(dir)}`);
+  }
+}
+
+const fmt = (xs: number[]) => `p50 ${percentile(xs, 50).toFixed(1)} ms, p99 ${percentile(xs, 99).toFixed(1)} ms, max ${Math.max(...xs).toFixed(1)} ms`;
+let worst = 0;
+const p99s: number[] = [];
+for (const others of [0, 63]) {
+  const r = await run(others);
+  console.log(`plug, ${others} other relays, ${CYCLES} cycles: add_sock -> first packet in the VM: ${fmt(r.add)}; remove_sock -> relay gone: ${fmt(r.remove)}`);
+  worst = Math.max(worst, percentile(r.add, 99), percentile(r.remove, 99));
+  p99s.push(percentile(r.add, 99));
+}
+console.log(`plug_p99_ms=${worst.toFixed(1)}`);
+console.log(`plug_p99_growth_64_vs_1=${((p99s[1] ?? 0) / (p99s[0] ?? 1)).toFixed(2)}`);
