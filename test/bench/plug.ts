@@ -19,7 +19,15 @@ const CYCLES = Number(process.argv[2] ?? 200);
 const pci = (i: number) => `0000:fe:${(i >> 3).toString(16).padStart(2, '0')}.${i % 8}`;
 const pciObj = (i: number) => ({ domain: 0, bus: 0xfe, slot: i >> 3, function: i % 8 });
 
-async function run(others: number): Promise<{ add: number[]; remove: number[] }> {
+interface PlugTimes {
+  /** add_sock -> its reply; -> the relay connected to its VM; -> the first packet in the VM's ring. */
+  reply: number[];
+  connected: number[];
+  add: number[];
+  remove: number[];
+}
+
+async function run(others: number): Promise<PlugTimes> {
   const dir = Forwarder.scratch('plug');
   const n = others + 1;
   const hugepages = freeHugepages() >= BASE_PAGES + n * PAGES_PER_RELAY;
@@ -31,14 +39,17 @@ async function run(others: number): Promise<{ add: number[]; remove: number[] }>
   const vms: Testpmd[] = [];
   try {
     await fwd.start(60000);
-    // The VMs: up to 32 ports a testpmd, listening (server=1) like QEMU with server=on.
-    for (let first = 0; first < n; first += 32) {
-      const count = Math.min(32, n - first);
-      const vm = await Testpmd.start(`plug${first}`, Array.from({ length: count }, (_, j) =>
-        `net_virtio_user${j},path=${dir}/vm${first + j}.sock,server=1,queue_size=256`), { timeoutMs: 120000, lscInterrupt: true, mbufs: 32 * 1024, memoryMb: 1024 });
-      vms.push(vm);
-      await vm.cmd('start');
-    }
+    // The VMs: the others' up to 32 ports a testpmd, the plugged one a testpmd of its own (a 256 MB
+    // VM: at connect, DPDK's vhost library maps the guest's memory page by page, about 45 ms a GB of
+    // 4 KiB pages, next to nothing on hugepages), all listening (server=1) as QEMU with server=on. Each
+    // waits at start-up until its relays have connected once.
+    const starting: Promise<Testpmd>[] = [];
+    const vm = (name: string, ports: number[], memoryMb: number, mbufs: number) =>
+      Testpmd.start(name, ports.map((p, j) => `net_virtio_user${j},path=${dir}/vm${p}.sock,server=1,queue_size=256`),
+        { timeoutMs: 120000, lscInterrupt: true, mbufs, memoryMb });
+    for (let first = 0; first < others; first += 32)
+      starting.push(vm(`plug${first}`, Array.from({ length: Math.min(32, others - first) }, (_, j) => first + j), 1024, 32 * 1024));
+    starting.push(vm('plugged', [others], 256, 4096));
     const pc = new ReqClient(fwd.portControlEp, 10000);
     const stats = new ReqClient(fwd.statsEp, 10000);
     const control = async (req: PortControlRequest) => {
@@ -48,36 +59,50 @@ async function run(others: number): Promise<{ add: number[]; remove: number[] }>
     const relay = async (id: number) =>
       wire.StatsResponse.decode(await stats.request(wire.StatsRequest.encode({ relay: [id], include_inactive: true, delay: 0 }))).relay[0];
     const add = (i: number) => control({ op: 2, pci_addrs: [pciObj(i)], vhost_path: `${dir}/vm${i}.sock`, conditional: false });
-    for (let i = 0; i < others; i++) await add(i);
-    // The others connected and forwarding before the cycles start.
-    for (let i = 0; i < others; i++) {
+    for (let i = 0; i < n; i++) await add(i);
+    for (const s of starting) {
+      const vm = await s;
+      vms.push(vm);
+      await vm.cmd('start');
+    }
+    // All connected and forwarding before the cycles start; then the cycled one goes.
+    for (let i = 0; i < n; i++) {
       const deadline = Date.now() + 60000;
       while (((await relay(i))?.vf_to_vm.pkts_tx_to_vm ?? 0) === 0) {
         if (Date.now() > deadline) throw new Error(`relay ${i} never forwarded`);
         await sleep(20);
       }
     }
-    const addMs: number[] = [];
-    const removeMs: number[] = [];
     const id = others;
+    await control({ op: 3, pci_addrs: [], vhost_path: `${dir}/vm${id}.sock`, conditional: false });
+    await sleep(100);
+    const t: PlugTimes = { reply: [], connected: [], add: [], remove: [] };
     for (let c = 0; c < CYCLES; c++) {
       const t0 = performance.now();
       await add(id);
+      t.reply.push(performance.now() - t0);
       const deadline = Date.now() + 20000;
-      while (((await relay(id))?.vf_to_vm.pkts_tx_to_vm ?? 0) === 0) {
+      let connected = false;
+      for (;;) {
+        const r = await relay(id);
+        if (!connected && r?.active) {
+          connected = true;
+          t.connected.push(performance.now() - t0);
+        }
+        if ((r?.vf_to_vm.pkts_tx_to_vm ?? 0) > 0) break;
         if (Date.now() > deadline) throw new Error(`cycle ${c}: relay ${id} forwarded nothing within 20 s`);
       }
-      addMs.push(performance.now() - t0);
+      t.add.push(performance.now() - t0);
       const t1 = performance.now();
       await control({ op: 3, pci_addrs: [], vhost_path: `${dir}/vm${id}.sock`, conditional: false });
-      removeMs.push(performance.now() - t1);
+      t.remove.push(performance.now() - t1);
       if ((await relay(id)) !== undefined) throw new Error(`cycle ${c}: relay ${id} still listed after remove_sock`);
       // The VM notices the disconnection and listens again (virtio_user's LSC handler).
       await sleep(20);
     }
     pc.reset();
     stats.reset();
-    return { add: addMs, remove: removeMs };
+    return t;
   } finally {
     for (const vm of vms) {
       await vm.quit();
@@ -94,6 +119,7 @@ const p99s: number[] = [];
 for (const others of [0, 63]) {
   const r = await run(others);
   console.log(`plug, ${others} other relays, ${CYCLES} cycles: add_sock -> first packet in the VM: ${fmt(r.add)}; remove_sock -> relay gone: ${fmt(r.remove)}`);
+  console.log(`plug, ${others} other relays: add_sock -> reply ${fmt(r.reply)}; -> VM connected ${fmt(r.connected)}`);
   worst = Math.max(worst, percentile(r.add, 99), percentile(r.remove, 99));
   p99s.push(percentile(r.add, 99));
 }

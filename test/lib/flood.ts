@@ -86,7 +86,7 @@ export async function floodClient(client: number, dir: string, startAt: number, 
       const op = req.op === 2 ? 'add_sock' : 'remove_sock';
       if (r.status === PortControlStatus.OK) t.ok[op] = (t.ok[op] ?? 0) + 1;
       else {
-        const why = (r.error_code_source ?? '?').replace(/\/\S+/g, 'PATH').replace(/\d+/g, 'N');
+        const why = (r.error_code_source ?? '?').replace(/[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]/g, 'PCI').replace(/\/[^\s)]+/g, 'PATH').replace(/\d+/g, 'N');
         t.refused[why] = (t.refused[why] ?? 0) + 1;
       }
     } catch (e) {
@@ -105,7 +105,7 @@ export interface FloodResult {
   statsMs: number[];
   /** Relays listed, per sample. */
   relays: number[];
-  /** VmRSS (kB) per second of the supervisor and of the dataplane. */
+  /** Resident memory (kB, hugepages included) per second of the supervisor and of the dataplane. */
   rssKb: { supervisor: number[]; dataplane: number[] };
   /** What was left after every relay was removed. */
   leftover: { relays: number; sockets: string[]; stateEntries: number };
@@ -114,9 +114,11 @@ export interface FloodResult {
   hugepages: boolean;
 }
 
+/** Resident memory, hugepages included (VmRSS leaves them out). */
 function rssKb(pid: number): number {
-  const m = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m?.[1] ?? 0);
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? 0);
+  return kb('VmRSS') + kb('HugetlbPages');
 }
 
 const pct = (xs: number[], p: number) => {
@@ -214,7 +216,7 @@ export function floodSummary(r: FloodResult, seconds: number): string[] {
     ...Object.entries(refused).sort((a, b) => b[1] - a[1]).map(([why, n]) => `flood: refused ${n}x: ${why}`),
     `flood: 9th client stats round trip over ${r.statsMs.length} requests: p50 ${pct(r.statsMs, 50).toFixed(1)} ms, p99 ${pct(r.statsMs, 99).toFixed(1)} ms, max ${Math.max(...r.statsMs).toFixed(1)} ms`,
     `flood: relays listed: max ${Math.max(...r.relays)} (limit 64)`,
-    `flood: RSS supervisor ${band(r.rssKb.supervisor)}; dataplane ${band(r.rssKb.dataplane)}`,
+    `flood: resident memory (hugepages included): supervisor ${band(r.rssKb.supervisor)}; dataplane ${band(r.rssKb.dataplane)}`,
     `flood: left after unplugging all: ${r.leftover.relays} relays, ${r.leftover.sockets.length} files in the socket directory, ${r.leftover.stateEntries} state entries`,
     `flood_stats_p99_ms=${pct(r.statsMs, 99).toFixed(1)}`,
   ];
