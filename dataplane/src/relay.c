@@ -35,6 +35,8 @@
 
 static struct relay *relays[MAX_RELAYS];
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+/* A relay out of the table whose socket is being unregistered (for messages). */
+static const struct relay *closing;
 
 int relay_table_init(void)
 {
@@ -62,6 +64,8 @@ void relay_shown_path(const char *sock, char *out, size_t len)
 
 	pthread_mutex_lock(&table_lock);
 	r = relay_by_sock(sock);
+	if (r == NULL && closing != NULL && strcmp(closing->vhost_sock, sock) == 0)
+		r = closing;
 	snprintf(out, len, "%s", r != NULL ? r->vhost_path : sock);
 	pthread_mutex_unlock(&table_lock);
 }
@@ -218,8 +222,15 @@ static void relay_free(struct relay *r)
 	/* No worker polls r any more: what it held back is ours to free. */
 	for (int d = 0; d < DIR_COUNT; d++)
 		rte_pktmbuf_free_bulk(r->fast[d].pending, r->fast[d].n_pending);
-	if (r->vhost_registered)
+	if (r->vhost_registered) {
+		pthread_mutex_lock(&table_lock);
+		closing = r;
+		pthread_mutex_unlock(&table_lock);
 		vhost_close(r->vhost_sock);
+		pthread_mutex_lock(&table_lock);
+		closing = NULL;
+		pthread_mutex_unlock(&table_lock);
+	}
 	/* After the unregister: it unlinks the socket through this directory. */
 	if (r->vhost_dirfd >= 0)
 		close(r->vhost_dirfd);

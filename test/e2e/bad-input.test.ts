@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { PortControlStatus, StatsStatus, wire, zmqRequest, type PortControlRequestInput } from '@vio4wd/common';
 import { pciDriversLoaded } from '@vio4wd/forwarder';
+import * as zmq from 'zeromq';
 import { Forwarder, cleanDpdkRuntime } from '../lib/forwarder.js';
 
 jest.setTimeout(120000);
@@ -61,6 +62,22 @@ describe('bad input on the endpoints', () => {
     const reply = wire.StatsResponse.decode(await zmqRequest(fwd.statsEp, Buffer.from([0xff, 0xff, 0xff]), 5000));
     expect(reply.status).toBe(StatsStatus.EBADR);
     expect(reply.relay).toEqual([]);
+  });
+
+  test('a request of several frames is answered from its first, as before; a request without a REQ envelope is dropped and the endpoint serves on', async () => {
+    const req = new zmq.Request({ linger: 0, receiveTimeout: 5000 });
+    req.connect(fwd.statsEp);
+    await req.send([wire.StatsRequest.encode({ relay: [], include_inactive: true, delay: 0 }), Buffer.from('extra')]);
+    const [frame] = await req.receive();
+    req.close();
+    expect(wire.StatsResponse.decode(frame ?? Buffer.alloc(0)).status).toBe(StatsStatus.OK);
+    const dealer = new zmq.Dealer({ linger: 0 });
+    dealer.connect(fwd.portControlEp);
+    await dealer.send(Buffer.from('no envelope'));
+    dealer.close();
+    const after = await portControl(request({ op: 4, pci_addrs: [], conditional: false, vhost_path: `${dir}/none.sock` }));
+    expect(after.status).toBe(PortControlStatus.ERROR);
+    expect(after.error_code_source).toMatch(/no relay uses/);
   });
 
   test('a malformed PCI address is refused by the CLI and by the daemon, and changes nothing', async () => {

@@ -121,11 +121,11 @@ function rssKb(pid: number): number {
   return kb('VmRSS') + kb('HugetlbPages');
 }
 
-const pct = (xs: number[], p: number) => {
+/** The p-th percentile (nearest rank) of xs. */
+export function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
-};
-export const percentile = pct;
+}
 
 /** Runs the whole flood against a forwarder of its own. */
 export async function flood(nClients: number, seconds: number): Promise<FloodResult> {
@@ -214,11 +214,11 @@ export function floodSummary(r: FloodResult, seconds: number): string[] {
       `(${(sum((t) => t.answered) / seconds).toFixed(0)}/s); ${sum((t) => t.oversized)} oversized frames dropped unread`,
     `flood: OK replies ${JSON.stringify(ok)}`,
     ...Object.entries(refused).sort((a, b) => b[1] - a[1]).map(([why, n]) => `flood: refused ${n}x: ${why}`),
-    `flood: 9th client stats round trip over ${r.statsMs.length} requests: p50 ${pct(r.statsMs, 50).toFixed(1)} ms, p99 ${pct(r.statsMs, 99).toFixed(1)} ms, max ${Math.max(...r.statsMs).toFixed(1)} ms`,
+    `flood: 9th client stats round trip over ${r.statsMs.length} requests: p50 ${percentile(r.statsMs, 50).toFixed(1)} ms, p99 ${percentile(r.statsMs, 99).toFixed(1)} ms, max ${Math.max(...r.statsMs).toFixed(1)} ms`,
     `flood: relays listed: max ${Math.max(...r.relays)} (limit 64)`,
     `flood: resident memory (hugepages included): supervisor ${band(r.rssKb.supervisor)}; dataplane ${band(r.rssKb.dataplane)}`,
     `flood: left after unplugging all: ${r.leftover.relays} relays, ${r.leftover.sockets.length} files in the socket directory, ${r.leftover.stateEntries} state entries`,
-    `flood_stats_p99_ms=${pct(r.statsMs, 99).toFixed(1)}`,
+    `flood_stats_p99_ms=${percentile(r.statsMs, 99).toFixed(1)}`,
   ];
 }
 

@@ -114,4 +114,16 @@ describe('pre-flight checks', () => {
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatch(new RegExp(`^VIRTIOFWD_SOCKET_DIR ${root}/file/sockets is not a writable directory: ENOTDIR`));
   });
+
+  test('a socket directory it creates is 0755 whatever the umask (the service runs with 0027; QEMU must reach it)', () => {
+    const root = host({});
+    const old = process.umask(0o077);
+    try {
+      expect(preflight(config(root, `VIO4WD_NO_HUGE=true\nVIRTIOFWD_SOCKET_DIR=${root}/a/b`), [], root).errors).toEqual([]);
+    } finally {
+      process.umask(old);
+    }
+    expect([`${root}/a`, `${root}/a/b`].map((d) => fs.statSync(d).mode & 0o777)).toEqual([0o755, 0o755]);
+    expect(fs.statSync(`${root}/state`).mode & 0o777).toBe(0o700);
+  });
 });

@@ -13,7 +13,6 @@ export const MAX_SOCKET_DIRS = 16;
 /** The lexical rule a path breaks (absolute, no ./.., no control character, fits sun_path), or undefined. */
 export function pathRuleBroken(p: string): string | undefined {
   if (!p.startsWith('/')) return 'is not absolute';
-  // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(p)) return 'holds a control character';
   if (Buffer.byteLength(p) > SUN_PATH_MAX) return `does not fit a unix socket address (${SUN_PATH_MAX} bytes at most)`;
   const parts = p.slice(1).split('/');

@@ -115,9 +115,20 @@ function checkHugepages(config: Config, relays: PlannedRelay[], root: string, ou
       `DPDK can fail to map them (sysctl -w vm.max_map_count=${2 * total + 1024})`);
 }
 
-function writableDirProblem(dir: string, what: string): string | undefined {
+/**
+ * Creates dir and its missing parents with this mode, whatever the umask
+ * (the service runs with 0027; QEMU and the core scheduler must reach the
+ * sockets in some of them). Directories already there are left alone.
+ */
+export function makeDirs(dir: string, mode?: number): void {
+  const first = fs.mkdirSync(dir, { recursive: true });
+  if (first === undefined || mode === undefined) return;
+  for (let d = dir; d.length >= first.length; d = path.dirname(d)) fs.chmodSync(d, mode);
+}
+
+function writableDirProblem(dir: string, what: string, mode?: number): string | undefined {
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    makeDirs(dir, mode);
     fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
     return undefined;
   } catch (e) {
@@ -129,13 +140,13 @@ function writableDirProblem(dir: string, what: string): string | undefined {
 
 /** The directories the forwarder writes to, created if missing: what is wrong with them. */
 export function directoryProblems(config: Config): string[] {
-  const dirs: [string, string][] = [
+  const dirs: [string, string, number?][] = [
     // In client mode too: the static relays' sockets are checked there (and QEMU makes them there).
-    [config.socketDir, 'VIRTIOFWD_SOCKET_DIR'],
+    [config.socketDir, 'VIRTIOFWD_SOCKET_DIR', 0o755],
     [config.stateDir, 'VIO4WD_STATE_DIR'],
     [config.pidDir, 'VIRTIOFWD_PID_DIR'],
   ];
-  return dirs.map(([dir, what]) => writableDirProblem(dir, what)).filter((p) => p !== undefined);
+  return dirs.map(([dir, what, mode]) => writableDirProblem(dir, what, mode)).filter((p) => p !== undefined);
 }
 
 /**

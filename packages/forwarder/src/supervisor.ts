@@ -23,7 +23,7 @@ import {
 import { CoreSched, type CpuDriver } from './core-sched.js';
 import { DataplaneProcess, describeExit } from './dataplane-process.js';
 import { PortControl, type RelayDriver } from './port-control.js';
-import { directoryProblems, pciDriverProblem, preflight, PreflightError } from './preflight.js';
+import { directoryProblems, makeDirs, pciDriverProblem, preflight, PreflightError } from './preflight.js';
 import { ENODEV, Refusal } from './refusal.js';
 import { RelayTable, sameRelay, toDataplaneRequest, vfLabel, type RelaySpec } from './relay-table.js';
 import { StateFile } from './state-file.js';
@@ -142,7 +142,7 @@ export class Supervisor {
     if (checked.errors.length) throw new PreflightError(checked.errors);
     const endpoints = [c.zmqPortControlEp, c.zmqStatsEp, ...(c.coreSchedEnable ? [c.zmqCoreSchedEp] : []), c.zmqConfigEp];
     for (const dir of [path.dirname(c.controlSocket), ...endpoints.map(ipcDir)])
-      if (dir) fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+      if (dir) makeDirs(dir, 0o755);
     await this.dataplane.start();
     this.watchDataplane();
 
