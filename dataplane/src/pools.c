@@ -51,24 +51,29 @@ static int slot_of(int socket)
 	return socket == SOCKET_ID_ANY ? 0 : socket >= 0 && socket < SOCKETS - 1 ? socket + 1 : -1;
 }
 
+/* Whether ready pool i is of this shape. Caller holds lock. */
+static bool ready_as(int i, unsigned int n, uint16_t buf, int socket)
+{
+	return ready[i] != NULL && ready[i]->size == n && ready[i]->socket_id == socket &&
+	       rte_pktmbuf_data_room_size(ready[i]) == buf;
+}
+
 /* The index of a ready pool of this shape, or -1. Caller holds lock. */
 static int find_ready(unsigned int n, uint16_t buf, int socket)
 {
 	for (int i = 0; i < READY_MAX; i++)
-		if (ready[i] != NULL && ready[i]->size == n && ready[i]->socket_id == socket &&
-		    rte_pktmbuf_data_room_size(ready[i]) == buf)
+		if (ready_as(i, n, buf, socket))
 			return i;
 	return -1;
 }
 
+/* Standard pools ready on this socket. Caller holds lock. */
 static unsigned int count_ready(int socket)
 {
 	unsigned int c = 0;
 
 	for (int i = 0; i < READY_MAX; i++)
-		if (ready[i] != NULL && ready[i]->size == POOL_MBUFS && ready[i]->socket_id == socket &&
-		    rte_pktmbuf_data_room_size(ready[i]) == POOL_BUF_SIZE)
-			c++;
+		c += ready_as(i, POOL_MBUFS, POOL_BUF_SIZE, socket);
 	return c;
 }
 

@@ -10,9 +10,9 @@
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PortControlStatus, ReqClient, wire, type PortControlRequest } from '@vio4wd/common';
-import { freeHugepages, percentile } from '../lib/flood.js';
 import { BASE_PAGES, PAGES_PER_RELAY } from '@vio4wd/forwarder';
-import { Forwarder, cleanDpdkRuntime } from '../lib/forwarder.js';
+import { Forwarder, cleanDpdkRuntime, freeHugepages } from '../lib/forwarder.js';
+import { latencies, percentile } from '../lib/stats.js';
 import { Testpmd } from '../lib/testpmd.js';
 
 const CYCLES = Number(process.argv[2] ?? 200);
@@ -113,13 +113,12 @@ async function run(others: number): Promise<PlugTimes> {
   }
 }
 
-const fmt = (xs: number[]) => `p50 ${percentile(xs, 50).toFixed(1)} ms, p99 ${percentile(xs, 99).toFixed(1)} ms, max ${Math.max(...xs).toFixed(1)} ms`;
 let worst = 0;
 const p99s: number[] = [];
 for (const others of [0, 63]) {
   const r = await run(others);
-  console.log(`plug, ${others} other relays, ${CYCLES} cycles: add_sock -> first packet in the VM: ${fmt(r.add)}; remove_sock -> relay gone: ${fmt(r.remove)}`);
-  console.log(`plug, ${others} other relays: add_sock -> reply ${fmt(r.reply)}; -> VM connected ${fmt(r.connected)}`);
+  console.log(`plug, ${others} other relays, ${CYCLES} cycles: add_sock -> first packet in the VM: ${latencies(r.add)}; remove_sock -> relay gone: ${latencies(r.remove)}`);
+  console.log(`plug, ${others} other relays: add_sock -> reply ${latencies(r.reply)}; -> VM connected ${latencies(r.connected)}`);
   worst = Math.max(worst, percentile(r.add, 99), percentile(r.remove, 99));
   p99s.push(percentile(r.add, 99));
 }

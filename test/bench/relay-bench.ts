@@ -177,9 +177,3 @@ export async function runTestpmd(d: Dir, size: number, o: BenchOptions): Promise
     fs.rmSync(`/var/run/dpdk/${prefix}`, { recursive: true, force: true });
   }
 }
-
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] ?? 0) : ((s[m - 1] ?? 0) + (s[m] ?? 0)) / 2;
-}

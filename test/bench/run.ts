@@ -3,7 +3,8 @@
 // packet (testpmd's over ours) is printed beside it. Neither is steady run
 // to run on a shared 2-CPU host yet (three runs of one tree: Mpps 0.891,
 // 0.954, 0.985; cycles 0.947, 0.930, 1.018).
-import { median, runTestpmd, runVio4wd, type Dir, type Sample } from './relay-bench.js';
+import { median } from '../lib/stats.js';
+import { runTestpmd, runVio4wd, type Dir, type Sample } from './relay-bench.js';
 
 const PAIRS = Number(process.env.BENCH_PAIRS ?? 5);
 const opts = { warmupMs: Number(process.env.BENCH_WARMUP_MS ?? 700), durationMs: Number(process.env.BENCH_DURATION_MS ?? 1500) };

@@ -12,16 +12,8 @@ import { execa } from 'execa';
 import { z } from 'zod';
 import { parsePciAddress, PortControlStatus, ReqClient, TimeoutError, wire, type PortControlRequest, type StatsRequest } from '@vio4wd/common';
 import { BASE_PAGES, PAGES_PER_RELAY } from '@vio4wd/forwarder';
-import { Forwarder, cleanDpdkRuntime } from './forwarder.js';
-
-/** Free 2M hugepages on this host. */
-export function freeHugepages(): number {
-  try {
-    return Number(fs.readFileSync('/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages', 'utf8'));
-  } catch {
-    return 0;
-  }
-}
+import { Forwarder, cleanDpdkRuntime, freeHugepages } from './forwarder.js';
+import { latencies, percentile } from './stats.js';
 
 const VFS_PER_CLIENT = 9;
 const REPLY_TIMEOUT_MS = 10000;
@@ -121,12 +113,6 @@ function rssKb(pid: number): number {
   return kb('VmRSS') + kb('HugetlbPages');
 }
 
-/** The p-th percentile (nearest rank) of xs. */
-export function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
-}
-
 /** Runs the whole flood against a forwarder of its own. */
 export async function flood(nClients: number, seconds: number): Promise<FloodResult> {
   const dir = Forwarder.scratch('fl');
@@ -214,7 +200,7 @@ export function floodSummary(r: FloodResult, seconds: number): string[] {
       `(${(sum((t) => t.answered) / seconds).toFixed(0)}/s); ${sum((t) => t.oversized)} oversized frames dropped unread`,
     `flood: OK replies ${JSON.stringify(ok)}`,
     ...Object.entries(refused).sort((a, b) => b[1] - a[1]).map(([why, n]) => `flood: refused ${n}x: ${why}`),
-    `flood: 9th client stats round trip over ${r.statsMs.length} requests: p50 ${percentile(r.statsMs, 50).toFixed(1)} ms, p99 ${percentile(r.statsMs, 99).toFixed(1)} ms, max ${Math.max(...r.statsMs).toFixed(1)} ms`,
+    `flood: 9th client stats round trip over ${r.statsMs.length} requests: ${latencies(r.statsMs)}`,
     `flood: relays listed: max ${Math.max(...r.relays)} (limit 64)`,
     `flood: resident memory (hugepages included): supervisor ${band(r.rssKb.supervisor)}; dataplane ${band(r.rssKb.dataplane)}`,
     `flood: left after unplugging all: ${r.leftover.relays} relays, ${r.leftover.sockets.length} files in the socket directory, ${r.leftover.stateEntries} state entries`,

@@ -25,6 +25,15 @@ export interface ForwarderOptions {
 /** CI reserves hugepages and sets this; elsewhere tests run without them. */
 export const TEST_HUGEPAGES = process.env.VIO4WD_TEST_HUGEPAGES === '1';
 
+/** Free 2M hugepages on this host (a test that needs many uses them only if there are enough). */
+export function freeHugepages(): number {
+  try {
+    return Number(fs.readFileSync('/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages', 'utf8'));
+  } catch {
+    return 0;
+  }
+}
+
 export class Forwarder {
   private out = '';
   private proc: ResultPromise<{ stdout: 'pipe'; stderr: 'pipe'; buffer: false; reject: false }> | null = null;
