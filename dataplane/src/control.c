@@ -386,6 +386,7 @@ void control_run(volatile int *quit)
 			relay_poll_links();
 			vhost_quiet_pending();
 			relay_reap_pools();
+			workers_reap();
 			next_link_poll = rte_rdtsc() + link_poll;
 		}
 		if (poll(pfd, n, LINK_POLL_MS) <= 0)

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <rte_branch_prediction.h>
@@ -369,6 +370,12 @@ static int worker_main(void *arg)
 
 	rte_rcu_qsbr_thread_register(qs, w->qs_id);
 	rte_rcu_qsbr_thread_online(qs, w->qs_id);
+	/*
+	 * The idle sleep is short: without this, Linux may stretch each one
+	 * by its default timer slack (50 us), doubling a 50 us sleep.
+	 */
+	if (idle_sleep != 0 && prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0) != 0)
+		LOG(WARNING, "worker on lcore %u: cannot shorten its timer slack: %s", w->lcore, strerror(errno));
 	LOG(INFO, "worker on lcore %u started", w->lcore);
 	t0 = rte_rdtsc();
 	for (uint64_t loop = 0; likely(!w->quit); loop++) {
@@ -458,11 +465,14 @@ int workers_launch(void)
 	return 0;
 }
 
+static void retired_free(void);
+
 void workers_stop(void)
 {
 	for (unsigned int i = 0; i < n_workers; i++)
 		workers[i].quit = 1;
 	rte_eal_mp_wait_lcore();
+	retired_free();
 	for (unsigned int i = 0; i < n_workers; i++) {
 		rte_free(workers[i].plan);
 		workers[i].plan = NULL;
@@ -551,18 +561,52 @@ static struct worker_plan *plan_rebuild(struct worker *w, struct relay *r, int a
 	return next;
 }
 
-static void plans_publish(struct worker_plan **next)
-{
-	struct worker_plan *old[RTE_MAX_LCORE];
+/*
+ * Plans replaced by the last publish, freed once every worker has passed a
+ * quiescent state since (control thread only).
+ */
+static struct worker_plan *retired[RTE_MAX_LCORE];
+static unsigned int n_retired;
+static uint64_t retired_token;
 
+static void retired_free(void)
+{
+	for (unsigned int i = 0; i < n_retired; i++)
+		rte_free(retired[i]);
+	n_retired = 0;
+}
+
+void workers_reap(void)
+{
+	if (n_retired != 0 && qs != NULL && rte_rcu_qsbr_check(qs, retired_token, false) == 1)
+		retired_free();
+}
+
+/*
+ * Publish the next plans. wait: return only when no worker can still use
+ * the old ones (a relay leaving is freed next). Otherwise (a relay joining)
+ * return at once: the old plans are freed later, by workers_reap() or the
+ * next publish, and the reply does not wait for a worker that its CPU's
+ * scheduler may have set aside for a few milliseconds.
+ */
+static void plans_publish(struct worker_plan **next, int wait)
+{
+	if (n_retired != 0) {
+		while (rte_rcu_qsbr_check(qs, retired_token, false) == 0)
+			usleep(10);
+		retired_free();
+	}
 	for (unsigned int i = 0; i < n_workers; i++) {
-		old[i] = workers[i].plan;
+		retired[n_retired++] = workers[i].plan;
 		workers[i].n_units = next[i]->n;
 		__atomic_store_n(&workers[i].plan, next[i], __ATOMIC_RELEASE);
 	}
-	workers_synchronize();
-	for (unsigned int i = 0; i < n_workers; i++)
-		rte_free(old[i]);
+	retired_token = rte_rcu_qsbr_start(qs);
+	if (wait) {
+		while (rte_rcu_qsbr_check(qs, retired_token, false) == 0)
+			usleep(10);
+		retired_free();
+	}
 }
 
 static int plans_update(struct relay *r, int add)
@@ -577,7 +621,7 @@ static int plans_update(struct relay *r, int add)
 			return -ENOMEM;
 		}
 	}
-	plans_publish(next);
+	plans_publish(next, !add);
 	return 0;
 }
 

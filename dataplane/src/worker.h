@@ -51,5 +51,7 @@ void worker_unassign(struct relay *r);
 
 /* Wait until every worker has finished the loop iteration it is in. */
 void workers_synchronize(void);
+/* Frees plans no worker can read any more (control thread, from time to time). */
+void workers_reap(void);
 
 #endif

@@ -16,8 +16,15 @@
  *                               packets received out of order within their flow,
  *                               flows seen on more than one VM queue, and the
  *                               packets each VM queue received)
+ *                 [--pps R] (without --count: at most R packets per second per
+ *                               sending side, sent one by one as they fall due)
+ *                 [--latency]   (each packet carries the TSC when it was sent in
+ *                               place of its number; each side reports the
+ *                               one-way latency of what it received in the
+ *                               window: p50, p99, p99.9, max)
  *
- * Flow f is UDP source port 1024 + f; each flow numbers its packets.
+ * Flow f is UDP source port 1024 + f; each flow numbers its packets. A line
+ * "window-start" marks the end of the warm-up.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -41,6 +48,17 @@
 #define DESC 1024
 #define MAX_FLOWS 1024
 #define MAX_QUEUES 32
+/* Latency histogram: 25 ns steps up to 100 us, then 1 us steps up to 100 ms. */
+#define LAT_FINE_NS 25
+#define LAT_FINE 4000
+#define LAT_COARSE_NS 1000
+#define LAT_BUCKETS (LAT_FINE + 100000)
+
+struct latency {
+	uint64_t n;
+	uint64_t max_ns;
+	uint64_t hist[LAT_BUCKETS];
+};
 
 struct side {
 	uint16_t port;
@@ -56,7 +74,11 @@ struct side {
 	uint64_t next_seq[MAX_FLOWS]; /* per flow: next sequence number to send */
 	uint64_t last_rx[MAX_FLOWS];  /* per flow: highest sequence number received */
 	int16_t rxq_of[MAX_FLOWS];    /* per flow: queue it was first received on, -1: none */
+	struct latency lat;           /* --latency: of the packets this side received */
 };
+
+static int latency_mode;
+static double ns_per_tsc;
 
 /* Sequence number in its flow, then the flow, at the start of the UDP payload. */
 #define SEQ_OFF (sizeof(struct rte_ether_hdr) + sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_udp_hdr))
@@ -135,6 +157,7 @@ static void send_burst(struct side *s, struct rte_mempool *pool, uint16_t size, 
 	struct rte_mbuf *pkts[BURST], *q_pkts[BURST];
 	uint32_t flow_of[BURST];
 	uint16_t want = BURST;
+	uint64_t now;
 
 	if (s->limit != 0 && s->limit - s->seq < want)
 		want = (uint16_t)(s->limit - s->seq);
@@ -142,6 +165,7 @@ static void send_burst(struct side *s, struct rte_mempool *pool, uint16_t size, 
 		return;
 	for (uint16_t i = 0; i < want; i++)
 		flow_of[i] = (uint32_t)((s->seq + i) % flows);
+	now = rte_rdtsc();
 	for (uint16_t q = 0; q < s->nq; q++) {
 		uint32_t q_flow[BURST];
 		uint16_t k = 0, n;
@@ -150,7 +174,8 @@ static void send_burst(struct side *s, struct rte_mempool *pool, uint16_t size, 
 			if (flow_of[i] % s->nq != q)
 				continue;
 			q_flow[k] = flow_of[i];
-			fill(pkts[i], size, flow_of[i], s->next_seq[flow_of[i]]++);
+			fill(pkts[i], size, flow_of[i], latency_mode ? now : s->next_seq[flow_of[i]]);
+			s->next_seq[flow_of[i]]++;
 			q_pkts[k++] = pkts[i];
 		}
 		if (k == 0)
@@ -165,12 +190,48 @@ static void send_burst(struct side *s, struct rte_mempool *pool, uint16_t size, 
 	}
 }
 
+static void latency_add(struct latency *l, uint64_t ns)
+{
+	uint64_t b = ns < (uint64_t)LAT_FINE * LAT_FINE_NS ? ns / LAT_FINE_NS :
+		LAT_FINE + (ns - (uint64_t)LAT_FINE * LAT_FINE_NS) / LAT_COARSE_NS;
+
+	l->hist[b < LAT_BUCKETS ? b : LAT_BUCKETS - 1]++;
+	l->n++;
+	if (ns > l->max_ns)
+		l->max_ns = ns;
+}
+
+/* The latency below which a share q of the samples lie (the bucket's upper bound). */
+static uint64_t latency_quantile(const struct latency *l, double q)
+{
+	uint64_t want = (uint64_t)((double)l->n * q), seen = 0;
+
+	for (uint64_t b = 0; b < LAT_BUCKETS; b++) {
+		seen += l->hist[b];
+		if (seen > want) {
+			uint64_t ns = b < LAT_FINE ? (b + 1) * LAT_FINE_NS :
+				(uint64_t)LAT_FINE * LAT_FINE_NS + (b - LAT_FINE + 1) * LAT_COARSE_NS;
+
+			return ns < l->max_ns ? ns : l->max_ns;
+		}
+	}
+	return l->max_ns;
+}
+
+static void latency_print(const char *name, const struct latency *l)
+{
+	printf(",\"%s\":{\"n\":%" PRIu64 ",\"p50_ns\":%" PRIu64 ",\"p99_ns\":%" PRIu64
+	       ",\"p999_ns\":%" PRIu64 ",\"max_ns\":%" PRIu64 "}", name, l->n,
+	       latency_quantile(l, 0.5), latency_quantile(l, 0.99), latency_quantile(l, 0.999), l->max_ns);
+}
+
 static void receive(struct side *s, unsigned int flows)
 {
 	struct rte_mbuf *pkts[BURST];
 
 	for (uint16_t q = 0; q < s->nq; q++) {
 		uint16_t n = rte_eth_rx_burst(s->port, q, pkts, BURST);
+		uint64_t now = n && latency_mode ? rte_rdtsc() : 0;
 
 		for (uint16_t i = 0; i < n; i++) {
 			uint64_t seq;
@@ -180,6 +241,12 @@ static void receive(struct side *s, unsigned int flows)
 			memcpy(&flow, rte_pktmbuf_mtod_offset(pkts[i], char *, FLOW_OFF), sizeof(flow));
 			if (flow >= flows)
 				continue;
+			if (latency_mode) {
+				/* seq is the sender's TSC; one process, one TSC. */
+				if (seq <= now)
+					latency_add(&s->lat, (uint64_t)((double)(now - seq) * ns_per_tsc));
+				continue;
+			}
 			if (s->rxq_of[flow] < 0)
 				s->rxq_of[flow] = (int16_t)q;
 			else if (s->rxq_of[flow] != q && s->rxq_of[flow] < MAX_QUEUES) {
@@ -196,6 +263,20 @@ static void receive(struct side *s, unsigned int flows)
 			s->rxq_pkts[q] += n;
 			rte_pktmbuf_free_bulk(pkts, n);
 		}
+	}
+}
+
+/*
+ * --pps without --count: each sending side may have sent pps packets a
+ * second since t0, plus the one now due (so slow rates go one by one).
+ */
+static void pace(struct side *a, struct side *b, uint64_t t0, uint64_t hz, unsigned long pps)
+{
+	if (pps != 0) {
+		uint64_t allowed = (rte_rdtsc() - t0) * pps / hz + 1;
+
+		a->limit = allowed;
+		b->limit = allowed;
 	}
 }
 
@@ -220,6 +301,7 @@ int main(int argc, char **argv)
 		{ "count", required_argument, NULL, 'c' },
 		{ "pps", required_argument, NULL, 'p' },
 		{ "queues", required_argument, NULL, 'q' },
+		{ "latency", no_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *vm_name = NULL, *vf_name = NULL, *dir = "bidir";
@@ -228,7 +310,7 @@ int main(int argc, char **argv)
 	unsigned long count = 0, pps = 0, queues = 1;
 	static struct side vm, vf;
 	struct rte_mempool *pool;
-	uint64_t hz, t_end, vm_rx0, vf_rx0, vm_tx0, vf_tx0;
+	uint64_t hz, t_start, t_end, vm_rx0, vf_rx0, vm_tx0, vf_tx0;
 	double secs;
 	int n, c;
 
@@ -251,6 +333,7 @@ int main(int argc, char **argv)
 		case 'c': count = strtoul(optarg, NULL, 10); break;
 		case 'p': pps = strtoul(optarg, NULL, 10); break;
 		case 'q': queues = strtoul(optarg, NULL, 10); break;
+		case 'L': latency_mode = 1; break;
 		default: return 2;
 		}
 	}
@@ -259,7 +342,7 @@ int main(int argc, char **argv)
 	    duration == 0 || (strcmp(dir, "vm2vf") && strcmp(dir, "vf2vm") && strcmp(dir, "bidir"))) {
 		fprintf(stderr, "usage: vio4wd-pktgen [EAL] -- --vm NAME --vf NAME --dir vm2vf|vf2vm|bidir "
 			"[--size 64-1518] [--warmup-ms N] [--duration-ms N] [--flows 1-1024] [--queues 1-32] [--hold] "
-			"[--count N [--pps R]]\n");
+			"[--count N] [--pps R] [--latency]\n");
 		return 2;
 	}
 	signal(SIGINT, on_signal);
@@ -287,6 +370,7 @@ int main(int argc, char **argv)
 	vf.tx = strcmp(dir, "vm2vf") != 0;
 
 	hz = rte_get_tsc_hz();
+	ns_per_tsc = 1e9 / (double)hz;
 	if (count != 0) {
 		/*
 		 * --count: send exactly count packets per sending side, then
@@ -331,27 +415,39 @@ int main(int argc, char **argv)
 		rte_eal_cleanup();
 		return 0;
 	}
-	t_end = rte_rdtsc() + hz * warmup / 1000;
+	t_start = rte_rdtsc();
+	t_end = t_start + hz * warmup / 1000;
 	while (!quit && rte_rdtsc() < t_end) {
+		pace(&vm, &vf, t_start, hz, pps);
 		poll_once(&vm, pool, (uint16_t)size, (unsigned int)flows);
 		poll_once(&vf, pool, (uint16_t)size, (unsigned int)flows);
 	}
+	memset(&vm.lat, 0, sizeof(vm.lat));
+	memset(&vf.lat, 0, sizeof(vf.lat));
+	printf("window-start\n");
+	fflush(stdout);
 	vm_rx0 = vm.rx_pkts;
 	vf_rx0 = vf.rx_pkts;
 	vm_tx0 = vm.tx_pkts;
 	vf_tx0 = vf.tx_pkts;
 	t_end = rte_rdtsc() + hz * duration / 1000;
 	while (!quit && rte_rdtsc() < t_end) {
+		pace(&vm, &vf, t_start, hz, pps);
 		poll_once(&vm, pool, (uint16_t)size, (unsigned int)flows);
 		poll_once(&vf, pool, (uint16_t)size, (unsigned int)flows);
 	}
 	secs = (double)duration / 1000.0;
 	printf("{\"dir\":\"%s\",\"size\":%lu,\"seconds\":%.3f,"
 	       "\"vm_to_vf_mpps\":%.4f,\"vf_to_vm_mpps\":%.4f,"
-	       "\"vm_tx\":%" PRIu64 ",\"vf_rx\":%" PRIu64 ",\"vf_tx\":%" PRIu64 ",\"vm_rx\":%" PRIu64 "}\n",
+	       "\"vm_tx\":%" PRIu64 ",\"vf_rx\":%" PRIu64 ",\"vf_tx\":%" PRIu64 ",\"vm_rx\":%" PRIu64,
 	       dir, size, secs,
 	       (double)(vf.rx_pkts - vf_rx0) / secs / 1e6, (double)(vm.rx_pkts - vm_rx0) / secs / 1e6,
 	       vm.tx_pkts - vm_tx0, vf.rx_pkts - vf_rx0, vf.tx_pkts - vf_tx0, vm.rx_pkts - vm_rx0);
+	if (latency_mode) {
+		latency_print("vm_to_vf_latency", &vf.lat);
+		latency_print("vf_to_vm_latency", &vm.lat);
+	}
+	printf("}\n");
 	fflush(stdout);
 	/*
 	 * --hold: keep the traffic (and the peers' connections, whose port

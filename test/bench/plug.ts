@@ -7,6 +7,12 @@
 // relay and its connection gone (when the reply comes, the dataplane has
 // unregistered the socket: checked in stats). Once with no other relay, once
 // with 63 others plugged and connected.
+//
+// The plugged VM's memory is on hugepages when there are enough free, as a
+// vhost-user VM's is (PLUG_VM_HUGEPAGES=0: 4 KiB pages, which DPDK's vhost
+// library maps at connect page by page, ~45 ms a GB). The bench asks for the
+// relay's stats every PLUG_POLL_MS (1) ms while it waits: asking without a
+// pause kept CPU 0 busy with the very requests and replies it timed.
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PortControlStatus, ReqClient, wire, type PortControlRequest } from '@vio4wd/common';
@@ -16,6 +22,8 @@ import { latencies, percentile } from '../lib/stats.js';
 import { Testpmd } from '../lib/testpmd.js';
 
 const CYCLES = Number(process.argv[2] ?? 200);
+const VM_HUGEPAGES = process.env.PLUG_VM_HUGEPAGES !== '0';
+const POLL_MS = Number(process.env.PLUG_POLL_MS ?? 1);
 const pci = (i: number) => `0000:fe:${(i >> 3).toString(16).padStart(2, '0')}.${i % 8}`;
 const pciObj = (i: number) => ({ domain: 0, bus: 0xfe, slot: i >> 3, function: i % 8 });
 
@@ -40,16 +48,15 @@ async function run(others: number): Promise<PlugTimes> {
   try {
     await fwd.start(60000);
     // The VMs: the others' up to 32 ports a testpmd, the plugged one a testpmd of its own (a 256 MB
-    // VM: at connect, DPDK's vhost library maps the guest's memory page by page, about 45 ms a GB of
-    // 4 KiB pages, next to nothing on hugepages), all listening (server=1) as QEMU with server=on. Each
-    // waits at start-up until its relays have connected once.
+    // VM), all listening (server=1) as QEMU with server=on. Each waits at start-up until its relays
+    // have connected once.
     const starting: Promise<Testpmd>[] = [];
-    const vm = (name: string, ports: number[], memoryMb: number, mbufs: number) =>
+    const vm = (name: string, ports: number[], memoryMb: number, mbufs: number, hugepages = false) =>
       Testpmd.start(name, ports.map((p, j) => `net_virtio_user${j},path=${dir}/vm${p}.sock,server=1,queue_size=256`),
-        { timeoutMs: 120000, lscInterrupt: true, mbufs, memoryMb });
+        { timeoutMs: 120000, lscInterrupt: true, mbufs, memoryMb, hugepages });
     for (let first = 0; first < others; first += 32)
       starting.push(vm(`plug${first}`, Array.from({ length: Math.min(32, others - first) }, (_, j) => first + j), 1024, 32 * 1024));
-    starting.push(vm('plugged', [others], 256, 4096));
+    starting.push(vm('plugged', [others], 256, 4096, VM_HUGEPAGES && freeHugepages() >= 128 + 8));
     const pc = new ReqClient(fwd.portControlEp, 10000);
     const stats = new ReqClient(fwd.statsEp, 10000);
     const control = async (req: PortControlRequest) => {
@@ -91,6 +98,7 @@ async function run(others: number): Promise<PlugTimes> {
         }
         if ((r?.vf_to_vm.pkts_tx_to_vm ?? 0) > 0) break;
         if (Date.now() > deadline) throw new Error(`cycle ${c}: relay ${id} forwarded nothing within 20 s`);
+        if (POLL_MS > 0) await sleep(POLL_MS);
       }
       t.add.push(performance.now() - t0);
       const t1 = performance.now();

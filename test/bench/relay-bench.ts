@@ -15,10 +15,8 @@ import { DATAPLANE, ROOT } from '../lib/forwarder.js';
 const PKTGEN = path.join(ROOT, 'build/dataplane/vio4wd-pktgen');
 
 export type Dir = 'vm2vf' | 'vf2vm' | 'bidir';
-export interface Sample {
-  mpps: number;
-  cyclesPerPacket: number;
-}
+const latency = z.object({ n: z.number(), p50_ns: z.number(), p99_ns: z.number(), p999_ns: z.number(), max_ns: z.number() });
+export type Latency = z.infer<typeof latency>;
 
 const pktgenResult = z.object({
   dir: z.string(),
@@ -26,7 +24,25 @@ const pktgenResult = z.object({
   seconds: z.number(),
   vm_to_vf_mpps: z.number(),
   vf_to_vm_mpps: z.number(),
+  vm_tx: z.number(),
+  vf_rx: z.number(),
+  vf_tx: z.number(),
+  vm_rx: z.number(),
+  vm_to_vf_latency: latency.optional(),
+  vf_to_vm_latency: latency.optional(),
 });
+type PktgenResult = z.infer<typeof pktgenResult>;
+
+export interface Sample {
+  mpps: number;
+  cyclesPerPacket: number;
+  /** The relay process's CPU time over the measured window, per second of it (1.0: one CPU all the time). */
+  cpuShare: number;
+  /** Packets sent in the window that did not arrive (both directions). */
+  lost: number;
+  /** --latency: one-way latency of what arrived in the window, per direction. */
+  latency?: { vmToVf?: Latency; vfToVm?: Latency };
+}
 
 export interface BenchOptions {
   warmupMs: number;
@@ -34,6 +50,21 @@ export interface BenchOptions {
   /** Relays configured on the dataplane; traffic goes through the first `busy`. */
   relays?: number;
   busy?: number;
+  /** Each sending side paced to this many packets a second (default: as fast as it can). */
+  pps?: number;
+  /** Stamp packets and report their one-way latency. */
+  latency?: boolean;
+  /** More arguments for vio4wd-dataplane (after BENCH_DP_ARGS). */
+  dpArgs?: string[];
+}
+
+/** utime + stime of a process, in seconds. */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // Fields 14 and 15 of stat(5), counted from the state (field 3) here.
+  return (Number(f[11]) + Number(f[12])) / 100;
 }
 
 function scratch(): string {
@@ -50,24 +81,34 @@ async function waitFile(p: string, ms = 20000): Promise<void> {
 
 interface Traffic {
   proc: ResultPromise;
-  result: Promise<z.infer<typeof pktgenResult>>;
+  result: Promise<PktgenResult>;
 }
 
-/** Starts one pktgen per busy relay; each resolves with its measured window. */
-function startTraffic(dir: string, relays: number[], d: Dir, size: number, o: BenchOptions): Traffic[] {
-  return relays.map((i) => {
+/**
+ * Starts one pktgen per busy relay; each resolves with its measured window.
+ * onWindow runs when the first one's window starts (its warm-up is over).
+ */
+function startTraffic(dir: string, relays: number[], d: Dir, size: number, o: BenchOptions, onWindow?: () => void): Traffic[] {
+  return relays.map((i, k) => {
     const proc = execa(PKTGEN, [
       '--no-huge', '-m', '256', '-l', '0', '--no-pci', '--log-level=3', '--file-prefix', `v4b-gen${i}-${process.pid}`,
       '--vdev', `net_memif${i},role=client,socket=${dir}/m${i}.sock,socket-abstract=no`,
       '--vdev', `net_virtio_user${i},path=${dir}/v${i}.sock`,
       '--', '--vm', `net_virtio_user${i}`, '--vf', `net_memif${i}`, '--dir', d, '--size', String(size),
       '--warmup-ms', String(o.warmupMs), '--duration-ms', String(o.durationMs), '--hold',
+      ...(o.pps ? ['--pps', String(Math.round(o.pps))] : []), ...(o.latency ? ['--latency'] : []),
     ], { buffer: false, reject: false, stdin: 'ignore', stderr: 'ignore', stdout: 'pipe' });
-    const result = new Promise<z.infer<typeof pktgenResult>>((resolve, reject) => {
+    const result = new Promise<PktgenResult>((resolve, reject) => {
       let out = '';
+      let windowSeen = false;
       proc.stdout?.on('data', (b: Buffer) => {
         out += b.toString();
-        const line = out.split('\n').find((l) => l.startsWith('{'));
+        const lines = out.split('\n');
+        if (!windowSeen && lines.includes('window-start')) {
+          windowSeen = true;
+          if (k === 0) onWindow?.();
+        }
+        const line = lines.find((l) => l.startsWith('{') && l.endsWith('}'));
         if (line) resolve(pktgenResult.parse(JSON.parse(line)));
       });
       void proc.then((r) => reject(new Error(`pktgen exited (${String(r.exitCode)}) before reporting`)));
@@ -81,8 +122,34 @@ async function stopTraffic(t: Traffic[]): Promise<void> {
   for (const x of t) await x.proc;
 }
 
-const delivered = (r: z.infer<typeof pktgenResult>, d: Dir) =>
+const delivered = (r: PktgenResult, d: Dir) =>
   d === 'vm2vf' ? r.vm_to_vf_mpps : d === 'vf2vm' ? r.vf_to_vm_mpps : r.vm_to_vf_mpps + r.vf_to_vm_mpps;
+
+/** What every relay under test reports, whoever relays. */
+function sample(results: PktgenResult[], d: Dir, cyclesPerPacket: number, cpuShare: number): Sample {
+  const r0 = results[0];
+  return {
+    mpps: results.reduce((s, r) => s + delivered(r, d), 0),
+    cyclesPerPacket,
+    cpuShare,
+    // Counted over the window: a packet in flight at its edges is the noise here (tens at most).
+    lost: results.reduce((s, r) => s + Math.max(0, r.vm_tx - r.vf_rx) + Math.max(0, r.vf_tx - r.vm_rx), 0),
+    ...(r0?.vm_to_vf_latency || r0?.vf_to_vm_latency ? { latency: { vmToVf: r0.vm_to_vf_latency, vfToVm: r0.vf_to_vm_latency } } : {}),
+  };
+}
+
+/** Measures a process's CPU share over the traffic's window. */
+function cpuMeter(pid: number | undefined) {
+  let t0 = 0;
+  let c0 = 0;
+  return {
+    start: () => {
+      t0 = performance.now();
+      c0 = cpuSeconds(pid);
+    },
+    share: () => (cpuSeconds(pid) - c0) / ((performance.now() - t0) / 1000),
+  };
+}
 
 function relayTotals(s: StatsReply, ids: number[]) {
   let cycles = 0;
@@ -99,7 +166,7 @@ export async function runVio4wd(d: Dir, size: number, o: BenchOptions): Promise<
   const prefix = `v4b-dp-${process.pid}`;
   const ctl = `${dir}/ctl.sock`;
   const dp = execa(DATAPLANE, ['--no-huge', '-m', (o.relays ?? 1) > 8 ? '3072' : '1024', '-l', '0,1', '--file-prefix', prefix, '-a', '0000:00:00.0', '--log-level=4',
-    '--', '--control-socket', ctl, '--vhost-dir', dir, ...(process.env.BENCH_DP_ARGS ?? '').split(' ').filter(Boolean)], { buffer: false, reject: false, stdin: 'ignore', stdout: 'ignore', stderr: 'pipe' });
+    '--', '--control-socket', ctl, '--vhost-dir', dir, ...(process.env.BENCH_DP_ARGS ?? '').split(' ').filter(Boolean), ...(o.dpArgs ?? [])], { buffer: false, reject: false, stdin: 'ignore', stdout: 'ignore', stderr: 'pipe' });
   // Keep the dataplane's last words: if it dies mid-run, the error says how.
   let log = '';
   dp.stderr?.on('data', (b: Buffer) => {
@@ -117,8 +184,10 @@ export async function runVio4wd(d: Dir, size: number, o: BenchOptions): Promise<
       await client.addRelay({ id: i, vf: `net_memif${i},role=server,socket=${dir}/m${i}.sock,socket-abstract=no`, vhostPath: `${dir}/v${i}.sock`, vhostClient: false });
     }
     const before = relayTotals(await client.stats(), busy);
-    traffic = startTraffic(dir, busy, d, size, o);
+    const cpu = cpuMeter(dp.pid);
+    traffic = startTraffic(dir, busy, d, size, o, cpu.start);
     const results = await Promise.all(traffic.map((t) => t.result));
+    const cpuShare = cpu.share();
     const after = relayTotals(await client.stats(), busy);
     // Stop the relay before its memif peers go: DPDK 22.11's memif PMD unmaps
     // a ring on disconnect without waiting for a poller still inside it.
@@ -127,10 +196,7 @@ export async function runVio4wd(d: Dir, size: number, o: BenchOptions): Promise<
     await dp;
     await stopTraffic(traffic);
     traffic = [];
-    return {
-      mpps: results.reduce((s, r) => s + delivered(r, d), 0),
-      cyclesPerPacket: (after.cycles - before.cycles) / Math.max(1, after.pkts - before.pkts),
-    };
+    return sample(results, d, (after.cycles - before.cycles) / Math.max(1, after.pkts - before.pkts), cpuShare);
   } catch (e) {
     dp.kill('SIGKILL');
     const r = await dp;
@@ -159,16 +225,18 @@ export async function runTestpmd(d: Dir, size: number, o: BenchOptions): Promise
   try {
     await waitFile(`${dir}/v0.sock`);
     await waitFile(`${dir}/m0.sock`);
-    traffic = startTraffic(dir, [0], d, size, o);
-    const [result] = await Promise.all(traffic.map((t) => t.result));
+    const cpu = cpuMeter(tp.pid);
+    traffic = startTraffic(dir, [0], d, size, o, cpu.start);
+    const results = await Promise.all(traffic.map((t) => t.result));
+    const cpuShare = cpu.share();
     // Read testpmd's cycles while the traffic still runs (port counters reset on disconnect).
     tp.kill('SIGINT');
     await tp;
     await stopTraffic(traffic);
     traffic = [];
     const m = /CPU cycles\/packet=([\d.]+)/.exec(out);
-    if (!result || !m) throw new Error(`no testpmd figures:\n${out.slice(-2000)}`);
-    return { mpps: delivered(result, d), cyclesPerPacket: Number(m[1]) };
+    if (!m) throw new Error(`no testpmd figures:\n${out.slice(-2000)}`);
+    return sample(results, d, Number(m[1]), cpuShare);
   } finally {
     await stopTraffic(traffic);
     tp.kill('SIGKILL');

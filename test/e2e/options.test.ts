@@ -77,4 +77,29 @@ describe('relay options', () => {
     expect([st.uid, st.gid]).toEqual([0, 65534]);
     expect(topo.fwd.log).toMatch(/<4>virtio-forwarder: VIRTIOFWD_SOCKET_OWNER: no user 'no-such-user' on this host/);
   });
+
+  // The idle sleep: the idle worker sleeps (each sleep a voluntary context switch), with a 1 us timer
+  // slack so that a short sleep is not stretched by Linux's default 50 us; without it, it only polls.
+  for (const sleepUs of [50, 0]) {
+    test(`VIO4WD_IDLE_SLEEP_US=${sleepUs}: ${sleepUs ? 'an idle worker sleeps, its timer slack 1 us' : 'the worker polls and never sleeps'}`, async () => {
+      topo = new Topology('idle', { vhostClient: false, extra: [`VIO4WD_IDLE_SLEEP_US=${sleepUs}`] });
+      await topo.fwd.start();
+      const task = `/proc/${topo.fwd.dataplanePid}/task`;
+      const worker = fs.readdirSync(task).find((t) => fs.readFileSync(`${task}/${t}/comm`, 'utf8').startsWith('rte-worker'));
+      expect(worker).toBeDefined();
+      const switches = () => Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(fs.readFileSync(`${task}/${worker ?? ''}/status`, 'utf8'))?.[1]);
+      const before = switches();
+      await new Promise((r) => setTimeout(r, 1000));
+      const slept = switches() - before;
+      // Per thread: /proc/<tid> (a task directory has no timerslack_ns).
+      const slack = Number(fs.readFileSync(`/proc/${worker ?? ''}/timerslack_ns`, 'utf8'));
+      if (sleepUs) {
+        expect(slack).toBe(1000);
+        expect(slept).toBeGreaterThan(100);
+      } else {
+        expect(slack).toBe(50000);
+        expect(slept).toBeLessThan(20);
+      }
+    });
+  }
 });

@@ -34,8 +34,12 @@ export interface GuestOptions {
   qmp?: string;
   /** Start as a migration destination: -incoming URI. */
   incoming?: string;
+  /** With incoming: stay paused when the migration completes (-S; QMP "cont" runs it). */
+  paused?: boolean;
   /** A reboot restarts the guest (default: QEMU exits). */
   reboot?: boolean;
+  /** The kernel's console log level (default 3: critical and worse; 4 adds errors). */
+  loglevel?: number;
 }
 
 export interface RunResult {
@@ -77,11 +81,12 @@ export class Guest {
       '-machine', 'q35,accel=tcg,memory-backend=mem0', '-m', `${mem}M`, '-smp', '1',
       '-object', `memory-backend-memfd,id=mem0,size=${mem}M,share=on`,
       '-kernel', path.join(image, 'vmlinuz'), '-initrd', path.join(image, 'initramfs.gz'),
-      '-append', `console=ttyS0 quiet loglevel=3 panic=-1 v4.ip=${o.ip} v4.mtu=${o.mtu ?? 1500}`,
+      '-append', `console=ttyS0 quiet loglevel=${o.loglevel ?? 3} panic=-1 v4.ip=${o.ip} v4.mtu=${o.mtu ?? 1500}`,
       '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', ...(o.reboot ? [] : ['-no-reboot']),
       '-chardev', chardev, '-netdev', `type=vhost-user,id=n0,chardev=c0,queues=${queues}`, '-device', nic,
       ...(o.qmp ? ['-qmp', `unix:${o.qmp},server=on,wait=off`] : []),
       ...(o.incoming ? ['-incoming', o.incoming] : []),
+      ...(o.paused ? ['-S'] : []),
     ];
   }
 

@@ -36,10 +36,12 @@ export class Testpmd {
     /** Packet buffers and memory (MB), for many ports. */
     mbufs?: number;
     memoryMb?: number;
+    /** Its memory on hugepages, as a VM's usually is (in memory: no file left behind; one segment file, which virtio_user shares with the backend). */
+    hugepages?: boolean;
   } = {}): Promise<Testpmd> {
     const filePrefix = `vio4wd-test-${name}-${process.pid}`;
     const args = [
-      '-oL', 'dpdk-testpmd', '--no-huge', '-m', String(opts.memoryMb ?? 256), '-l', '0,1', '--no-pci', '--file-prefix', filePrefix,
+      '-oL', 'dpdk-testpmd', ...(opts.hugepages ? ['--in-memory', '--single-file-segments'] : ['--no-huge']), '-m', String(opts.memoryMb ?? 256), '-l', '0,1', '--no-pci', '--file-prefix', filePrefix,
       '--log-level=7', ...[vdev].flat().flatMap((v) => ['--vdev', v]), '--', '-i', `--total-num-mbufs=${opts.mbufs ?? 4096}`, '--forward-mode=rxonly', ...(opts.lscInterrupt ? [] : ['--no-lsc-interrupt']),
     ];
     const proc = execa('stdbuf', args, { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false });

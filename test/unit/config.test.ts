@@ -29,6 +29,7 @@ describe('configuration file', () => {
     expect(config.coreSchedEnable).toBe(false);
     expect(config.zmqConfigEp).toBe('');
     expect(config.stateDir).toBe('/var/lib/vio4wd');
+    expect(config.idleSleepUs).toBe(0);
   });
 
   test('an empty file gives the documented defaults', () => {
