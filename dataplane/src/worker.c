@@ -465,7 +465,20 @@ int workers_launch(void)
 	return 0;
 }
 
-static void retired_free(void);
+/*
+ * Plans replaced by the last publish, freed once every worker has passed a
+ * quiescent state since (control thread only).
+ */
+static struct worker_plan *retired[RTE_MAX_LCORE];
+static unsigned int n_retired;
+static uint64_t retired_token;
+
+static void retired_free(void)
+{
+	for (unsigned int i = 0; i < n_retired; i++)
+		rte_free(retired[i]);
+	n_retired = 0;
+}
 
 void workers_stop(void)
 {
@@ -526,20 +539,22 @@ void worker_counters(unsigned int lcore, struct worker_counters *out)
 	out->loops = __atomic_load_n(&w->counters.loops, __ATOMIC_RELAXED);
 }
 
-void workers_synchronize(void)
+/*
+ * Sleep until every worker has passed a quiescent state since token. Not
+ * rte_rcu_qsbr_synchronize(): it spins, and the control thread may share its
+ * CPU with other work (or a worker may be descheduled for a while on a
+ * shared CPU). Sleep between checks instead.
+ */
+static void wait_for(uint64_t token)
 {
-	uint64_t token;
-
-	if (qs == NULL)
-		return;
-	/*
-	 * Not rte_rcu_qsbr_synchronize(): it spins, and the control thread may
-	 * share its CPU with other work (or a worker may be descheduled for a
-	 * while on a shared CPU). Sleep between checks instead.
-	 */
-	token = rte_rcu_qsbr_start(qs);
 	while (rte_rcu_qsbr_check(qs, token, false) == 0)
 		usleep(10);
+}
+
+void workers_synchronize(void)
+{
+	if (qs != NULL)
+		wait_for(rte_rcu_qsbr_start(qs));
 }
 
 /* Build w's next plan: the current one minus relay r, plus r's units on w. */
@@ -561,21 +576,6 @@ static struct worker_plan *plan_rebuild(struct worker *w, struct relay *r, int a
 	return next;
 }
 
-/*
- * Plans replaced by the last publish, freed once every worker has passed a
- * quiescent state since (control thread only).
- */
-static struct worker_plan *retired[RTE_MAX_LCORE];
-static unsigned int n_retired;
-static uint64_t retired_token;
-
-static void retired_free(void)
-{
-	for (unsigned int i = 0; i < n_retired; i++)
-		rte_free(retired[i]);
-	n_retired = 0;
-}
-
 void workers_reap(void)
 {
 	if (n_retired != 0 && qs != NULL && rte_rcu_qsbr_check(qs, retired_token, false) == 1)
@@ -592,8 +592,7 @@ void workers_reap(void)
 static void plans_publish(struct worker_plan **next, int wait)
 {
 	if (n_retired != 0) {
-		while (rte_rcu_qsbr_check(qs, retired_token, false) == 0)
-			usleep(10);
+		wait_for(retired_token);
 		retired_free();
 	}
 	for (unsigned int i = 0; i < n_workers; i++) {
@@ -603,8 +602,7 @@ static void plans_publish(struct worker_plan **next, int wait)
 	}
 	retired_token = rte_rcu_qsbr_start(qs);
 	if (wait) {
-		while (rte_rcu_qsbr_check(qs, retired_token, false) == 0)
-			usleep(10);
+		wait_for(retired_token);
 		retired_free();
 	}
 }
