@@ -56,7 +56,8 @@ async function run(others: number): Promise<PlugTimes> {
         { timeoutMs: 120000, lscInterrupt: true, mbufs, memoryMb, hugepages });
     for (let first = 0; first < others; first += 32)
       starting.push(vm(`plug${first}`, Array.from({ length: Math.min(32, others - first) }, (_, j) => first + j), 1024, 32 * 1024));
-    starting.push(vm('plugged', [others], 256, 4096, VM_HUGEPAGES && freeHugepages() >= 128 + 8));
+    // Its 256 MB on 2 MiB pages, with room to spare.
+    starting.push(vm('plugged', [others], 256, 4096, VM_HUGEPAGES && freeHugepages() >= 256 / 2 + 8));
     const pc = new ReqClient(fwd.portControlEp, 10000);
     const stats = new ReqClient(fwd.statsEp, 10000);
     const control = async (req: PortControlRequest) => {

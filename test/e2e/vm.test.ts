@@ -163,7 +163,7 @@ async function queueCounters(s: Setup): Promise<{ rx: number[]; tx: number[] }> 
 }
 
 /** Both paused guests' memories (pmemsave through QMP) compared: the 4 KiB pages that differ. */
-async function compareMemories(qmpA: string, qmpB: string, dir: string, mb = 256): Promise<number[]> {
+async function compareMemories(qmpA: string, qmpB: string, dir: string, mb: number): Promise<number[]> {
   const files = [path.join(dir, 'a.mem'), path.join(dir, 'b.mem')];
   await qmp(qmpA, 'pmemsave', { val: 0, size: mb << 20, filename: files[0] }, 120000);
   await qmp(qmpB, 'pmemsave', { val: 0, size: mb << 20, filename: files[1] }, 120000);
@@ -372,7 +372,7 @@ describe('a QEMU guest with Linux virtio-net on a relay', () => {
       expect(st.status).toBe('completed');
       const migrateMs = Date.now() - t0;
       // Both paused now: the source after completing, the destination before its first instruction.
-      const differ = await compareMemories(qmpA, qmpB, dir);
+      const differ = await compareMemories(qmpA, qmpB, dir, src.memMb);
       if (differ.length > 0) {
         console.log(`live migration attempt ${attempt}: QEMU lost guest writes, ${differ.length} page(s) differ between source and destination ` +
           `(at ${differ.slice(0, 8).map((p) => `0x${(p * 4096).toString(16)}`).join(' ')}); not judged`);

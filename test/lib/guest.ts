@@ -47,6 +47,8 @@ export interface RunResult {
   out: string;
 }
 
+const DEFAULT_MEM_MB = 256;
+
 type Qemu = ResultPromise<{ stdin: 'pipe'; stdout: 'pipe'; stderr: 'pipe'; buffer: false; reject: false }>;
 
 export class Guest {
@@ -69,8 +71,13 @@ export class Guest {
     });
   }
 
+  /** Its memory, MB. */
+  get memMb(): number {
+    return this.opts.memMb ?? DEFAULT_MEM_MB;
+  }
+
   static args(image: string, o: GuestOptions): string[] {
-    const mem = o.memMb ?? 256;
+    const mem = o.memMb ?? DEFAULT_MEM_MB;
     const queues = o.queues ?? 1;
     const nic = [`virtio-net-pci,netdev=n0,mac=${o.mac ?? '52:54:00:12:34:56'}`,
       // MSI-X makes QEMU 7.2 segfault under TCG when the driver starts the device (TEST-HARNESS.md).
