@@ -43,6 +43,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (req.op == OP_REMOVE_RELAY)
 			assert(req.has_id && req.relay.id < MAX_RELAYS);
+		/* A relay set: only for stats, never empty, never beside an id. */
+		if (req.has_ids)
+			assert(req.op == OP_STATS && req.ids != 0 && !req.has_id);
+		else
+			assert(req.ids == 0);
 	}
 	free(buf);
 	return 0;

@@ -252,7 +252,8 @@ static void handle(char *payload, size_t len, struct json *j)
 		for (unsigned int i = 0; i < MAX_RELAYS; i++) {
 			const struct relay *r = relay_get(i);
 
-			if (r != NULL && (!req.has_id || i == req.relay.id))
+			if (r != NULL && (!req.has_id || i == req.relay.id) &&
+			    (!req.has_ids || (req.ids >> i & 1) != 0))
 				put_relay(j, r);
 		}
 		json_close(j, ']');

@@ -37,6 +37,11 @@ static struct relay *relays[MAX_RELAYS];
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 /* A relay out of the table whose socket is being unregistered (for messages). */
 static const struct relay *closing;
+/*
+ * A relay out of the table that workers may still poll (its removal waits
+ * for them): a VM leaving meanwhile must still be detached from it.
+ */
+static struct relay *leaving;
 
 int relay_table_init(void)
 {
@@ -170,8 +175,9 @@ int relay_detach_vid(int vid)
 	int rc = -ENOENT;
 
 	pthread_mutex_lock(&table_lock);
-	for (unsigned int i = 0; i < MAX_RELAYS; i++) {
-		struct relay *r = relays[i];
+	/* The relays of the table, then the one leaving it. */
+	for (unsigned int i = 0; i <= MAX_RELAYS; i++) {
+		struct relay *r = i < MAX_RELAYS ? relays[i] : leaving;
 
 		if (r != NULL && __atomic_load_n(&r->vid, __ATOMIC_RELAXED) == vid) {
 			__atomic_store_n(&r->vid, -1, __ATOMIC_RELEASE);
@@ -221,7 +227,7 @@ static void relay_free(struct relay *r)
 {
 	/* No worker polls r any more: what it held back is ours to free. */
 	for (int d = 0; d < DIR_COUNT; d++)
-		rte_pktmbuf_free_bulk(r->fast[d].pending, r->fast[d].n_pending);
+		rte_pktmbuf_free_bulk(r->fast[d].pending, r->n_pending[d]);
 	if (r->vhost_registered) {
 		pthread_mutex_lock(&table_lock);
 		closing = r;
@@ -391,11 +397,18 @@ int relay_remove(unsigned int id, char *err, size_t errlen)
 		snprintf(err, errlen, "relay %u does not exist", id);
 		return -ENOENT;
 	}
-	/* Callbacks no longer find it; then no worker polls it; then tear down. */
+	/*
+	 * Out of the table; then no worker polls it; then tear down (closing
+	 * its socket no longer waits for the workers: they let go of it).
+	 */
 	pthread_mutex_lock(&table_lock);
 	relays[id] = NULL;
+	leaving = r;
 	pthread_mutex_unlock(&table_lock);
 	worker_unassign(r);
+	pthread_mutex_lock(&table_lock);
+	leaving = NULL;
+	pthread_mutex_unlock(&table_lock);
 	relay_free(r);
 	LOG(INFO, "relay %u removed", id);
 	return 0;

@@ -49,9 +49,8 @@ struct dir_stats {
  */
 struct dir_fast {
 	/* A burst the far side took only part of: sent before anything new is read. */
-	struct rte_mbuf *pending[BURST];
+	struct rte_mbuf *pending[BURST];  /* relay.n_pending[d] of them */
 	uint8_t pending_q[BURST];  /* VF->VM: each packet's guest queue pair */
-	uint16_t n_pending;
 	uint16_t stalled;          /* the far side took nothing for a whole hold: drop at once */
 	uint64_t since;            /* TSC of the far side's last progress while holding */
 	/* The enabled guest queue pairs, as a list, for the mask it was built from. */
@@ -69,6 +68,12 @@ struct relay {
 	int vf_up;                /* VF link is up; atomic, from LSC events and polling */
 	uint32_t vm_rxq_mask;     /* guest receive queues enabled (bit = queue pair); atomic */
 	uint32_t vm_txq_mask;     /* guest transmit queues enabled; atomic */
+	/*
+	 * Packets held in fast[d].pending (only d's worker touches it). Here,
+	 * beside vid, rather than in fast[d]: a worker tells an idle relay (no
+	 * VM, nothing held) from this cache line alone, 64 of them a loop.
+	 */
+	uint16_t n_pending[DIR_COUNT];
 	/* mbufs for packets copied out of the guest; on the VM memory's node. */
 	struct rte_mempool *vm_pool;
 	struct dir_stats dir[DIR_COUNT];
@@ -131,6 +136,7 @@ int relay_socket(const struct relay *r);
 /* Used by the vhost callbacks (vhost thread). */
 /* sock: the name the socket was registered with (relay.vhost_sock). */
 int relay_attach_vid(const char *sock, int vid);
+/* 0: a relay (in the table, or being removed) had the device; -ENOENT: none. */
 int relay_detach_vid(int vid);
 /* The guest enabled or disabled virtqueue queue_id (even: its receive side). */
 int relay_set_vring(const char *sock, uint16_t queue_id, int enabled);

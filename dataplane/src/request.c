@@ -23,6 +23,7 @@ static const char *const none[] = { NULL };
 static const char *const add_required[] = { "id", "vf", "vhost", NULL };
 static const char *const add_optional[] = { "mode", "cpu", "bond", "bond_mode", NULL };
 static const char *const id_only[] = { "id", NULL };
+static const char *const id_or_ids[] = { "id", "ids", NULL };
 static const char *const id_cpu[] = { "id", "cpu", NULL };
 static const char *const status_only[] = { "status", NULL };
 
@@ -30,7 +31,7 @@ static const struct op_spec ops[] = {
 	{ "hello", OP_HELLO, none, none },
 	{ "add_relay", OP_ADD_RELAY, add_required, add_optional },
 	{ "remove_relay", OP_REMOVE_RELAY, id_only, none },
-	{ "stats", OP_STATS, none, id_only },
+	{ "stats", OP_STATS, none, id_or_ids },
 	{ "shutdown", OP_SHUTDOWN, none, none },
 	{ "set_cpu", OP_SET_CPU, id_cpu, none },
 	{ "notify", OP_NOTIFY, none, status_only },
@@ -56,6 +57,32 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 	if (errno != 0 || *end != '\0' || *out > max)
 		return -1;
 	return 0;
+}
+
+_Static_assert(MAX_RELAYS <= 64, "a relay set is one 64-bit mask");
+
+/* Relay ids separated by commas ("3" or "0,5,63"), each once: a bit each. */
+static int parse_id_set(const char *s, uint64_t *out)
+{
+	char item[16];
+	unsigned long v;
+
+	*out = 0;
+	for (;;) {
+		const char *comma = strchr(s, ',');
+		size_t n = comma != NULL ? (size_t)(comma - s) : strlen(s);
+
+		if (n == 0 || n >= sizeof(item))
+			return -1;
+		memcpy(item, s, n);
+		item[n] = '\0';
+		if (parse_uint(item, MAX_RELAYS - 1, &v) != 0 || (*out & (UINT64_C(1) << v)) != 0)
+			return -1;
+		*out |= UINT64_C(1) << v;
+		if (comma == NULL)
+			return 0;
+		s = comma + 1;
+	}
 }
 
 static int parse_cpu_pair(const char *s, int cpu[DIR_COUNT])
@@ -146,6 +173,11 @@ int request_parse(char *buf, size_t len, struct request *req, char *err, size_t 
 				FAIL("id must be a relay id from 0 to %d", MAX_RELAYS - 1);
 			req->relay.id = (unsigned int)v;
 			req->has_id = true;
+		} else if (strcmp(k, "ids") == 0) {
+			if (parse_id_set(val, &req->ids) != 0)
+				FAIL("ids must be distinct relay ids from 0 to %d separated by commas",
+				     MAX_RELAYS - 1);
+			req->has_ids = true;
 		} else if (strcmp(k, "vf") == 0) {
 			if (val[0] == '\0' || strlen(val) >= VF_ARGS_MAX)
 				FAIL("vf must be 1 to %d characters", VF_ARGS_MAX - 1);
@@ -180,6 +212,8 @@ int request_parse(char *buf, size_t len, struct request *req, char *err, size_t 
 				FAIL("cpu must be 'VF2VM_CPU,VM2VF_CPU'");
 		}
 	}
+	if (req->has_id && req->has_ids)
+		FAIL("%s takes 'id' or 'ids', not both", spec->name);
 	if (req->op == OP_ADD_RELAY) {
 		const char *vf = req->relay.vf;
 		unsigned int members = 1;

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "relay.h"
 
@@ -25,6 +26,8 @@ struct request {
 	enum request_op op;
 	struct relay_request relay;  /* OP_ADD_RELAY; id also for remove/stats */
 	bool has_id;
+	uint64_t ids;                /* OP_STATS: the relays asked for, one bit each */
+	bool has_ids;
 	const char *status;          /* OP_NOTIFY: printable text, may be NULL */
 };
 

@@ -75,9 +75,13 @@ static void destroy_device(int vid)
 
 	rte_vhost_get_ifname(vid, sock, sizeof(sock));
 	relay_shown_path(sock, path, sizeof(path));
-	relay_detach_vid(vid);
-	/* No worker may touch the device once this callback returns. */
-	workers_synchronize();
+	/*
+	 * No worker may touch the device once this callback returns. The
+	 * socket of a relay being removed is closed after its workers let go
+	 * of it: no relay has the device then, and there is nothing to wait for.
+	 */
+	if (relay_detach_vid(vid) == 0)
+		workers_synchronize();
 	LOG(INFO, "VM disconnected from %s (vhost device %d)", path, vid);
 }
 

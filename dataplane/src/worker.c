@@ -198,8 +198,8 @@ static inline void count_drops(struct dir_stats *s, struct rte_mbuf **pkts, uint
  * Packets the far side refused after a fresh burst: hold them (at most one
  * burst) unless the far side has already stalled, in which case drop them.
  */
-static inline void hold_or_drop(struct dir_fast *f, struct dir_stats *s, struct rte_mbuf **pkts,
-				const uint8_t *q, uint16_t n)
+static inline void hold_or_drop(struct dir_fast *f, uint16_t *held, struct dir_stats *s,
+				struct rte_mbuf **pkts, const uint8_t *q, uint16_t n)
 {
 	if (f->stalled) {
 		count_drops(s, pkts, n, 0);
@@ -208,7 +208,7 @@ static inline void hold_or_drop(struct dir_fast *f, struct dir_stats *s, struct 
 	memcpy(f->pending, pkts, n * sizeof(pkts[0]));
 	if (q != NULL)
 		memcpy(f->pending_q, q, n);
-	f->n_pending = n;
+	*held = n;
 	f->since = rte_rdtsc();
 }
 
@@ -217,11 +217,11 @@ static inline void hold_or_drop(struct dir_fast *f, struct dir_stats *s, struct 
  * keep holding what is left while the far side makes progress or the hold
  * has not run out. Returns true when the way is clear for new packets.
  */
-static inline int hold_settle(struct dir_fast *f, struct dir_stats *s, uint16_t taken)
+static inline int hold_settle(struct dir_fast *f, uint16_t *held, struct dir_stats *s, uint16_t taken)
 {
 	uint64_t now;
 
-	if (f->n_pending == 0) {
+	if (*held == 0) {
 		f->stalled = 0;
 		return 1;
 	}
@@ -232,8 +232,8 @@ static inline int hold_settle(struct dir_fast *f, struct dir_stats *s, uint16_t 
 	}
 	if (now - f->since < hold_cycles)
 		return 0;
-	count_drops(s, f->pending, f->n_pending, 0);
-	f->n_pending = 0;
+	count_drops(s, f->pending, *held, 0);
+	*held = 0;
 	f->stalled = 1;
 	return 1;
 }
@@ -248,23 +248,25 @@ static inline uint16_t fwd_vf_to_vm(struct relay *r, uint64_t loop)
 {
 	struct dir_stats *s = &r->dir[DIR_VF_TO_VM];
 	struct dir_fast *f = &r->fast[DIR_VF_TO_VM];
+	uint16_t *held = &r->n_pending[DIR_VF_TO_VM];
 	struct rte_mbuf *pkts[BURST];
 	uint8_t q[BURST];
 	uint64_t bytes, sent_bytes;
 	uint16_t n, sent;
 	int vid;
 
+	/* An idle relay (no VM, nothing held) is told by one cache line. */
 	vid = __atomic_load_n(&r->vid, __ATOMIC_ACQUIRE);
-	if (unlikely(f->n_pending != 0)) {
+	if (unlikely(*held != 0)) {
 		if (vid < 0) {
-			count_drops(s, f->pending, f->n_pending, 1);
-			f->n_pending = 0;
+			count_drops(s, f->pending, *held, 1);
+			*held = 0;
 		} else {
-			sent = enqueue_to_vm(vid, f->pending, f->pending_q, f->n_pending, &sent_bytes);
-			f->n_pending -= sent;
+			sent = enqueue_to_vm(vid, f->pending, f->pending_q, *held, &sent_bytes);
+			*held -= sent;
 			stat_add(&s->tx_pkts, sent);
 			stat_add(&s->tx_bytes, sent_bytes);
-			if (!hold_settle(f, s, sent))
+			if (!hold_settle(f, held, s, sent))
 				return sent;
 		}
 	}
@@ -298,7 +300,7 @@ static inline uint16_t fwd_vf_to_vm(struct relay *r, uint64_t loop)
 	stat_add(&s->tx_pkts, sent);
 	stat_add(&s->tx_bytes, sent_bytes);
 	if (unlikely(sent < n))
-		hold_or_drop(f, s, pkts, q, n - sent);
+		hold_or_drop(f, held, s, pkts, q, n - sent);
 	else if (unlikely(f->stalled))
 		f->stalled = 0; /* it took a whole burst: hold again next time */
 	return n;
@@ -308,21 +310,22 @@ static inline uint16_t fwd_vm_to_vf(struct relay *r)
 {
 	struct dir_stats *s = &r->dir[DIR_VM_TO_VF];
 	struct dir_fast *f = &r->fast[DIR_VM_TO_VF];
+	uint16_t *held = &r->n_pending[DIR_VM_TO_VF];
 	struct rte_mbuf *pkts[BURST];
 	uint16_t n, sent, moved = 0;
 	int vid;
 
-	if (unlikely(f->n_pending != 0)) {
+	if (unlikely(*held != 0)) {
 		if (!__atomic_load_n(&r->vf_up, __ATOMIC_RELAXED)) {
-			count_drops(s, f->pending, f->n_pending, 1);
-			f->n_pending = 0;
+			count_drops(s, f->pending, *held, 1);
+			*held = 0;
 		} else {
-			sent = rte_eth_tx_burst(r->vf_port, 0, f->pending, f->n_pending);
+			sent = rte_eth_tx_burst(r->vf_port, 0, f->pending, *held);
 			stat_add(&s->tx_pkts, sent);
 			stat_add(&s->tx_bytes, sum_len(f->pending, 0, sent));
-			f->n_pending -= sent;
-			memmove(f->pending, f->pending + sent, f->n_pending * sizeof(f->pending[0]));
-			if (!hold_settle(f, s, sent))
+			*held -= sent;
+			memmove(f->pending, f->pending + sent, *held * sizeof(f->pending[0]));
+			if (!hold_settle(f, held, s, sent))
 				return sent;
 		}
 	}
@@ -349,7 +352,7 @@ static inline uint16_t fwd_vm_to_vf(struct relay *r)
 			if (!__atomic_load_n(&r->vf_up, __ATOMIC_RELAXED))
 				count_drops(s, pkts + sent, n - sent, 1);
 			else
-				hold_or_drop(f, s, pkts + sent, NULL, n - sent);
+				hold_or_drop(f, held, s, pkts + sent, NULL, n - sent);
 			/* The VF is full: the other queues wait for the next poll. */
 			f->next_q = (uint16_t)((f->next_q + k + 1) % f->n_q);
 			return moved;

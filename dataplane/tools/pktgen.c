@@ -22,6 +22,16 @@
  *                               place of its number; each side reports the
  *                               one-way latency of what it received in the
  *                               window: p50, p99, p99.9, max)
+ *                 [--sample]    (no timed window: after the warm-up, send until
+ *                               signalled to quit, and on each SIGUSR1 print the
+ *                               totals so far with the time they were read:
+ *                               {"t_ns":…,"vm_tx":…,"vf_rx":…,"vf_tx":…,"vm_rx":…},
+ *                               with --latency also the latency of what arrived
+ *                               since the previous SIGUSR1; for windows timed
+ *                               from outside, e.g. while the relays under test
+ *                               take turns. A pause of the process (SIGSTOP) is
+ *                               not made up for afterwards: --pps paces from
+ *                               where it stopped)
  *
  * Flow f is UDP source port 1024 + f; each flow numbers its packets. A line
  * "window-start" marks the end of the warm-up.
@@ -85,11 +95,18 @@ static double ns_per_tsc;
 #define FLOW_OFF (SEQ_OFF + sizeof(uint64_t))
 
 static volatile int quit;
+static volatile sig_atomic_t sample_asked;
 
 static void on_signal(int sig)
 {
 	(void)sig;
 	quit = 1;
+}
+
+static void on_sample(int sig)
+{
+	(void)sig;
+	sample_asked = 1;
 }
 
 static int port_by_name(const char *name, uint16_t *port)
@@ -159,6 +176,9 @@ static void send_burst(struct side *s, struct rte_mempool *pool, uint16_t size, 
 	uint16_t want = BURST;
 	uint64_t now;
 
+	/* Paced (limit): nothing before it is due (the pace may be a packet behind after a stop). */
+	if (s->limit != 0 && s->limit <= s->seq)
+		return;
 	if (s->limit != 0 && s->limit - s->seq < want)
 		want = (uint16_t)(s->limit - s->seq);
 	if (want == 0 || rte_pktmbuf_alloc_bulk(pool, pkts, want) != 0)
@@ -302,15 +322,16 @@ int main(int argc, char **argv)
 		{ "pps", required_argument, NULL, 'p' },
 		{ "queues", required_argument, NULL, 'q' },
 		{ "latency", no_argument, NULL, 'L' },
+		{ "sample", no_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *vm_name = NULL, *vf_name = NULL, *dir = "bidir";
 	unsigned long size = 64, warmup = 1000, duration = 2000, flows = 1;
-	int hold = 0;
+	int hold = 0, sample = 0;
 	unsigned long count = 0, pps = 0, queues = 1;
 	static struct side vm, vf;
 	struct rte_mempool *pool;
-	uint64_t hz, t_start, t_end, vm_rx0, vf_rx0, vm_tx0, vf_tx0;
+	uint64_t hz, t_start, t_end, vm_rx0, vf_rx0, vm_tx0, vf_tx0, last, paused = 0;
 	double secs;
 	int n, c;
 
@@ -334,19 +355,22 @@ int main(int argc, char **argv)
 		case 'p': pps = strtoul(optarg, NULL, 10); break;
 		case 'q': queues = strtoul(optarg, NULL, 10); break;
 		case 'L': latency_mode = 1; break;
+		case 'S': sample = 1; break;
 		default: return 2;
 		}
 	}
 	if (vm_name == NULL || vf_name == NULL || size < 64 || size > 1518 || flows == 0 ||
 	    flows > MAX_FLOWS || queues == 0 || queues > MAX_QUEUES ||
-	    duration == 0 || (strcmp(dir, "vm2vf") && strcmp(dir, "vf2vm") && strcmp(dir, "bidir"))) {
+	    duration == 0 || (sample && count != 0) ||
+	    (strcmp(dir, "vm2vf") && strcmp(dir, "vf2vm") && strcmp(dir, "bidir"))) {
 		fprintf(stderr, "usage: vio4wd-pktgen [EAL] -- --vm NAME --vf NAME --dir vm2vf|vf2vm|bidir "
 			"[--size 64-1518] [--warmup-ms N] [--duration-ms N] [--flows 1-1024] [--queues 1-32] [--hold] "
-			"[--count N] [--pps R] [--latency]\n");
+			"[--count N] [--pps R] [--latency] [--sample (not with --count)]\n");
 		return 2;
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGUSR1, on_sample);
 	pool = rte_pktmbuf_pool_create("pktgen", NB_MBUF, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
 	if (pool == NULL || port_by_name(vm_name, &vm.port) || port_by_name(vf_name, &vf.port) ||
 	    port_setup(vm.port, (uint16_t)queues, pool) || port_setup(vf.port, 1, pool))
@@ -424,8 +448,45 @@ int main(int argc, char **argv)
 	}
 	memset(&vm.lat, 0, sizeof(vm.lat));
 	memset(&vf.lat, 0, sizeof(vf.lat));
+	/* Before the line: whoever reads it may stop us at once. */
+	last = rte_rdtsc();
 	printf("window-start\n");
 	fflush(stdout);
+	while (sample && !quit) {
+		uint64_t now = rte_rdtsc();
+
+		/*
+		 * Stopped for a while (10 ms or more): pace on from where it
+		 * stopped. (The TSC of a virtual CPU may step back a little.)
+		 */
+		if (now > last && now - last > hz / 100)
+			paused += now - last;
+		if (now > last)
+			last = now;
+		pace(&vm, &vf, t_start + paused, hz, pps);
+		poll_once(&vm, pool, (uint16_t)size, (unsigned int)flows);
+		poll_once(&vf, pool, (uint16_t)size, (unsigned int)flows);
+		if (sample_asked) {
+			sample_asked = 0;
+			printf("{\"t_ns\":%.0f,\"vm_tx\":%" PRIu64 ",\"vf_rx\":%" PRIu64 ",\"vf_tx\":%" PRIu64
+			       ",\"vm_rx\":%" PRIu64, (double)(rte_rdtsc() - t_start) * ns_per_tsc,
+			       vm.tx_pkts, vf.rx_pkts, vf.tx_pkts, vm.rx_pkts);
+			if (latency_mode) {
+				latency_print("vm_to_vf_latency", &vf.lat);
+				latency_print("vf_to_vm_latency", &vm.lat);
+				memset(&vm.lat, 0, sizeof(vm.lat));
+				memset(&vf.lat, 0, sizeof(vf.lat));
+			}
+			printf("}\n");
+			fflush(stdout);
+		}
+	}
+	if (sample) {
+		rte_eth_dev_stop(vm.port);
+		rte_eth_dev_stop(vf.port);
+		rte_eal_cleanup();
+		return 0;
+	}
 	vm_rx0 = vm.rx_pkts;
 	vf_rx0 = vf.rx_pkts;
 	vm_tx0 = vm.tx_pkts;

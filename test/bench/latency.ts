@@ -1,73 +1,86 @@
 // npm run bench:latency: one-way latency through the relay (vio4wd-pktgen
 // stamps each packet with the TSC and reads it back on the other port, one
 // process, one TSC), bidirectional, at shares of the relay's measured
-// maximum rate, 64 B and 1518 B; vio4wd with the idle sleep off, vio4wd
-// with an idle sleep, and testpmd io forwarding, interleaved (A S B) in the
-// same run. Also the relay process's CPU share over each window: what the
-// sleep saves. Same topology as npm run bench (relay-bench.ts).
+// maximum rate, 64 B and 1518 B; vio4wd with the idle sleep off (A), vio4wd
+// with an idle sleep (S), and testpmd io forwarding (B). The three take
+// turns (relay-bench.ts runTurns): per rate, LATENCY_INSTANCES times all
+// three are started, then measured slice after slice, the others stopped
+// meanwhile, so that slices of A, S and B taken back to back share the
+// host's moment. Also the relay process's CPU share over each window: what
+// the sleep saves. Same topology as npm run bench.
 //
 // On this shared 2-CPU host a thread is now and then set aside for a
-// millisecond or more; from 10% of the maximum rate on, such hiccups decide
-// a 2-second window's p99 (hundreds of us, for either relay, at random).
-// Noise only ever adds latency: the final lines compare each variant's best
-// (lowest) p99 over its runs; the table shows medians and that best.
+// millisecond or more; such a hiccup decides the p99 of whatever window it
+// falls in. The final lines take, per rate, the median over the slices of
+// A's p99 over B's (and of S's p99 minus A's), then the worst rate.
 import { median } from '../lib/stats.js';
-import { runTestpmd, runVio4wd, type BenchOptions, type Latency, type Sample } from './relay-bench.js';
+import { runTurns, runVio4wd, type Contestant, type Latency, type Slice } from './relay-bench.js';
 
-const REPS = Number(process.env.BENCH_PAIRS ?? 5);
+const INSTANCES = Number(process.env.LATENCY_INSTANCES ?? 2);
+const SLICES = Number(process.env.LATENCY_SLICES ?? 6);
 const SIZES = (process.env.BENCH_SIZES ?? '64,1518').split(',').map(Number);
 // Shares of the maximum rate; 0.1% is where an idle worker gets to sleep.
 const RATES = (process.env.LATENCY_RATES ?? '0.001,0.01,0.1,0.5,0.9').split(',').map(Number);
 const SLEEP_US = Number(process.env.BENCH_IDLE_SLEEP_US ?? 50);
-const opts: BenchOptions = { warmupMs: Number(process.env.BENCH_WARMUP_MS ?? 500), durationMs: Number(process.env.BENCH_DURATION_MS ?? 2000) };
+const opts = {
+  warmupMs: Number(process.env.BENCH_WARMUP_MS ?? 500),
+  durationMs: Number(process.env.BENCH_DURATION_MS ?? 500),
+  settleMs: Number(process.env.BENCH_SETTLE_MS ?? 100),
+  slices: SLICES,
+};
 
-type Variant = 'A' | 'S' | 'B';
+const VARIANTS = ['A', 'S', 'B'] as const;
+type Variant = (typeof VARIANTS)[number];
+const CONTESTANTS: Record<Variant, Contestant> = {
+  A: { kind: 'vio4wd' },
+  S: { kind: 'vio4wd', dpArgs: ['--idle-sleep-us', String(SLEEP_US)] },
+  B: { kind: 'testpmd' },
+};
 const us = (ns: number) => (ns / 1000).toFixed(2);
 
 /** The worse of the two directions, for one percentile. */
-function worst(s: Sample, key: keyof Latency): number {
+function worst(s: Slice, key: keyof Latency): number {
   const l = s.latency;
   return Math.max(l?.vmToVf?.[key] ?? NaN, l?.vfToVm?.[key] ?? NaN);
 }
 
-async function run(v: Variant, size: number, o: BenchOptions): Promise<Sample> {
-  if (v === 'B') return runTestpmd('bidir', size, o);
-  return runVio4wd('bidir', size, { ...o, dpArgs: v === 'S' ? ['--idle-sleep-us', String(SLEEP_US)] : [] });
-}
-
 async function main(): Promise<void> {
   console.log(`# one-way latency through the relay, bidirectional; A: vio4wd idle sleep off, S: vio4wd --idle-sleep-us ${SLEEP_US}, ` +
-    `B: dpdk-testpmd io; ${REPS} runs of each (A S B interleaved), medians and the best p99; window ${opts.durationMs} ms after ${opts.warmupMs} ms; ` +
-    'relay on CPU 1, traffic on CPU 0; latencies in us, the worse direction');
-  console.log('#  size   rate   pps/side  var   Mpps    lost    p50     p99   p99.9      max   relay CPU   best p99');
+    `B: dpdk-testpmd io; per rate ${INSTANCES} instances x ${SLICES} slices, taking turns; window ${opts.durationMs} ms ` +
+    `(settle ${opts.settleMs} ms, warm-up ${opts.warmupMs} ms); relay on CPU 1, traffic on CPU 0; latencies in us, the worse direction; medians over the slices`);
+  console.log('#  size   rate   pps/side  var   Mpps    lost    p50     p99   p99.9      max   relay CPU');
   let worstRatio = 0;
   let worstSleep = -Infinity;
   for (const size of SIZES) {
     // The relay's maximum rate (vio4wd, sleep off, unpaced, both directions).
     const max: number[] = [];
-    for (let i = 0; i < REPS; i++) max.push((await runVio4wd('bidir', size, opts)).mpps);
+    for (let i = 0; i < 3; i++) max.push((await runVio4wd('bidir', size, { warmupMs: opts.warmupMs, durationMs: 1500 })).mpps);
     const maxMpps = median(max);
     console.log(`# ${size} B: maximum ${maxMpps.toFixed(3)} Mpps both directions (runs: ${max.map((x) => x.toFixed(3)).join(' ')})`);
     for (const rate of RATES) {
       const pps = (rate * maxMpps * 1e6) / 2;
-      const o = { ...opts, pps, latency: true };
-      const got: Record<Variant, Sample[]> = { A: [], S: [], B: [] };
-      for (let i = 0; i < REPS; i++) for (const v of ['A', 'S', 'B'] as const) got[v].push(await run(v, size, o));
-      const p99: Record<Variant, number> = { A: 0, S: 0, B: 0 };
-      for (const v of ['A', 'S', 'B'] as const) {
+      const got: Record<Variant, Slice[]> = { A: [], S: [], B: [] };
+      for (let i = 0; i < INSTANCES; i++) {
+        const r = await runTurns(VARIANTS.map((v) => CONTESTANTS[v]), 'bidir', size, { ...opts, pps, latency: true });
+        VARIANTS.forEach((v, j) => got[v].push(...(r[j] ?? [])));
+      }
+      for (const v of VARIANTS) {
         const s = got[v];
         const m = (k: keyof Latency) => median(s.map((x) => worst(x, k)));
-        p99[v] = Math.min(...s.map((x) => worst(x, 'p99_ns')));
         console.log(`${String(size).padStart(6)} ${(rate * 100).toFixed(1).padStart(5)}% ${Math.round(pps).toString().padStart(9)}   ${v}  ` +
           `${median(s.map((x) => x.mpps)).toFixed(3).padStart(6)} ${String(median(s.map((x) => x.lost))).padStart(7)} ` +
           `${us(m('p50_ns')).padStart(6)} ${us(m('p99_ns')).padStart(7)} ${us(m('p999_ns')).padStart(7)} ${us(m('max_ns')).padStart(8)}   ` +
-          `${(median(s.map((x) => x.cpuShare)) * 100).toFixed(0).padStart(4)}%   ${us(p99[v]).padStart(8)}`);
+          `${(median(s.map((x) => x.cpuShare)) * 100).toFixed(0).padStart(4)}%`);
       }
-      worstRatio = Math.max(worstRatio, p99.A / p99.B);
-      worstSleep = Math.max(worstSleep, (p99.S - p99.A) / 1000);
+      // Slices k of A, S and B were taken back to back.
+      const ratio = median(got.A.map((a, k) => worst(a, 'p99_ns') / worst(got.B[k] ?? a, 'p99_ns')));
+      const added = median(got.S.map((x, k) => (worst(x, 'p99_ns') - worst(got.A[k] ?? x, 'p99_ns')) / 1000));
+      console.log(`# ${size} B ${(rate * 100).toFixed(1)}%: p99 A/B ${ratio.toFixed(3)}, S - A ${added.toFixed(2)} us (medians of back-to-back slices)`);
+      worstRatio = Math.max(worstRatio, ratio);
+      worstSleep = Math.max(worstSleep, added);
     }
   }
-  console.log(`# worst over the rates, best p99s: A/B; the most p99 the ${SLEEP_US} us idle sleep adds (S - A)`);
+  console.log(`# worst over the rates of the medians over back-to-back slices: p99 A/B; p99 S - A (what the ${SLEEP_US} us idle sleep adds)`);
   console.log(`latency_p99_ratio_vs_testpmd=${worstRatio.toFixed(3)}`);
   console.log(`latency_p99_sleep_us=${worstSleep.toFixed(2)}`);
 }

@@ -1,8 +1,9 @@
 // Benchmark: vio4wd-dataplane against dpdk-testpmd (io forwarding over
-// net_vhost + memif) as the relay, same topology, same run, alternating
-// A B A B. One traffic process (vio4wd-pktgen) owns both outer ports:
-// virtio_user on the relay's vhost-user socket and a memif client to the
-// relay's VF (a memif server). Relay worker on CPU 1, traffic on CPU 0.
+// net_vhost + memif) as the relay, same topology, same run: relays taking
+// turns (runTurns), or one relay's whole run (runVio4wd). A traffic process
+// (vio4wd-pktgen) owns both outer ports of a relay: virtio_user on its
+// vhost-user socket and a memif client to its VF (a memif server). Relay
+// worker on CPU 1, traffic on CPU 0.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -56,6 +57,8 @@ export interface BenchOptions {
   latency?: boolean;
   /** More arguments for vio4wd-dataplane (after BENCH_DP_ARGS). */
   dpArgs?: string[];
+  /** Every process on 2 MiB pages (else 4 KiB). */
+  hugepages?: boolean;
 }
 
 /** utime + stime of a process, in seconds. */
@@ -66,6 +69,14 @@ function cpuSeconds(pid: number | undefined): number {
   // Fields 14 and 15 of stat(5), counted from the state (field 3) here.
   return (Number(f[11]) + Number(f[12])) / 100;
 }
+
+/**
+ * EAL memory: on 2 MiB pages (o.hugepages: at most 512 MB a process; in
+ * memory, nothing left behind; one segment file each, which vhost-user
+ * shares), else on 4 KiB pages.
+ */
+const memory = (mb: number, o: BenchOptions) =>
+  (o.hugepages ? ['--in-memory', '--single-file-segments', '-m', String(Math.min(mb, 512))] : ['--no-huge', '-m', String(mb)]);
 
 function scratch(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'v4b-'));
@@ -88,16 +99,21 @@ interface Traffic {
  * Starts one pktgen per busy relay; each resolves with its measured window.
  * onWindow runs when the first one's window starts (its warm-up is over).
  */
+/** A pktgen on CPU 0 owning relay i's outer ports in dir: its VM (virtio_user) and its VF's peer (memif). */
+function spawnPktgen(dir: string, i: number, tag: string, d: Dir, size: number, o: BenchOptions, mode: string[]) {
+  return execa(PKTGEN, [
+    ...memory(256, o), '-l', '0', '--no-pci', '--log-level=3', '--file-prefix', `v4b-gen${tag}${i}-${process.pid}`,
+    '--vdev', `net_memif${i},role=client,socket=${dir}/m${i}.sock,socket-abstract=no`,
+    '--vdev', `net_virtio_user${i},path=${dir}/v${i}.sock`,
+    '--', '--vm', `net_virtio_user${i}`, '--vf', `net_memif${i}`, '--dir', d, '--size', String(size),
+    '--warmup-ms', String(o.warmupMs), ...mode,
+  ], { buffer: false, reject: false, stdin: 'ignore', stderr: process.env.BENCH_DEBUG ? 'inherit' : 'ignore', stdout: 'pipe' });
+}
+
 function startTraffic(dir: string, relays: number[], d: Dir, size: number, o: BenchOptions, onWindow?: () => void): Traffic[] {
   return relays.map((i, k) => {
-    const proc = execa(PKTGEN, [
-      '--no-huge', '-m', '256', '-l', '0', '--no-pci', '--log-level=3', '--file-prefix', `v4b-gen${i}-${process.pid}`,
-      '--vdev', `net_memif${i},role=client,socket=${dir}/m${i}.sock,socket-abstract=no`,
-      '--vdev', `net_virtio_user${i},path=${dir}/v${i}.sock`,
-      '--', '--vm', `net_virtio_user${i}`, '--vf', `net_memif${i}`, '--dir', d, '--size', String(size),
-      '--warmup-ms', String(o.warmupMs), '--duration-ms', String(o.durationMs), '--hold',
-      ...(o.pps ? ['--pps', String(Math.round(o.pps))] : []), ...(o.latency ? ['--latency'] : []),
-    ], { buffer: false, reject: false, stdin: 'ignore', stderr: 'ignore', stdout: 'pipe' });
+    const proc = spawnPktgen(dir, i, '', d, size, o, ['--duration-ms', String(o.durationMs), '--hold',
+      ...(o.pps ? ['--pps', String(Math.round(o.pps))] : []), ...(o.latency ? ['--latency'] : [])]);
     const result = new Promise<PktgenResult>((resolve, reject) => {
       let out = '';
       let windowSeen = false;
@@ -161,12 +177,41 @@ function relayTotals(s: StatsReply, ids: number[]) {
   return { cycles, pkts };
 }
 
+/** vio4wd-dataplane (A): control on CPU 0, its worker on CPU 1; control socket dir/ctl.sock. */
+function spawnDataplane(dir: string, prefix: string, o: BenchOptions) {
+  return execa(DATAPLANE, [...memory((o.relays ?? 1) > 8 ? 3072 : 1024, o), '-l', '0,1', '--file-prefix', prefix, '-a', '0000:00:00.0', '--log-level=4',
+    '--', '--control-socket', `${dir}/ctl.sock`, '--vhost-dir', dir, ...(process.env.BENCH_DP_ARGS ?? '').split(' ').filter(Boolean), ...(o.dpArgs ?? [])],
+  { buffer: false, reject: false, stdin: 'ignore', stdout: 'ignore', stderr: 'pipe' });
+}
+
+/** Relay i of a dataplane: its VF a memif server in dir, its VM socket there too (server mode). */
+const benchRelay = (dir: string, i: number) =>
+  ({ id: i, vf: `net_memif${i},role=server,socket=${dir}/m${i}.sock,socket-abstract=no`, vhostPath: `${dir}/v${i}.sock`, vhostClient: false });
+
+/**
+ * dpdk-testpmd io forwarding (B) over the same ports: its forwarding lcore on
+ * CPU 1; interactive, commands on stdin.
+ */
+function spawnTestpmd(dir: string, prefix: string, o: BenchOptions) {
+  // Line-buffered: its figures are printf()s, its prompt is not.
+  return execa('stdbuf', ['-oL', 'dpdk-testpmd', ...memory(1024, o), '-l', '0,1', '--no-pci', '--file-prefix', prefix, '--log-level=4',
+    '--vdev', `net_memif0,role=server,socket=${dir}/m0.sock,socket-abstract=no`, '--vdev', `net_vhost0,iface=${dir}/v0.sock`,
+    '--', '--forward-mode=io', '--auto-start', '-i', '--record-core-cycles', '--nb-cores=1', '--total-num-mbufs=16384'],
+  { buffer: false, reject: false, stdin: 'pipe', stdout: 'pipe', stderr: 'ignore' });
+}
+
+/** testpmd's busy cycles per packet, from what it prints when it stops. */
+function testpmdCycles(out: string): number {
+  const m = /CPU cycles\/packet=([\d.]+)/.exec(out);
+  if (!m) throw new Error(`no testpmd figures:\n${out.slice(-2000)}`);
+  return Number(m[1]);
+}
+
 export async function runVio4wd(d: Dir, size: number, o: BenchOptions): Promise<Sample> {
   const dir = scratch();
   const prefix = `v4b-dp-${process.pid}`;
   const ctl = `${dir}/ctl.sock`;
-  const dp = execa(DATAPLANE, ['--no-huge', '-m', (o.relays ?? 1) > 8 ? '3072' : '1024', '-l', '0,1', '--file-prefix', prefix, '-a', '0000:00:00.0', '--log-level=4',
-    '--', '--control-socket', ctl, '--vhost-dir', dir, ...(process.env.BENCH_DP_ARGS ?? '').split(' ').filter(Boolean), ...(o.dpArgs ?? [])], { buffer: false, reject: false, stdin: 'ignore', stdout: 'ignore', stderr: 'pipe' });
+  const dp = spawnDataplane(dir, prefix, o);
   // Keep the dataplane's last words: if it dies mid-run, the error says how.
   let log = '';
   dp.stderr?.on('data', (b: Buffer) => {
@@ -181,7 +226,7 @@ export async function runVio4wd(d: Dir, size: number, o: BenchOptions): Promise<
     const n = o.relays ?? 1;
     const busy = Array.from({ length: o.busy ?? 1 }, (_, i) => i);
     for (let i = 0; i < n; i++) {
-      await client.addRelay({ id: i, vf: `net_memif${i},role=server,socket=${dir}/m${i}.sock,socket-abstract=no`, vhostPath: `${dir}/v${i}.sock`, vhostClient: false });
+      await client.addRelay(benchRelay(dir, i));
     }
     const before = relayTotals(await client.stats(), busy);
     const cpu = cpuMeter(dp.pid);
@@ -207,41 +252,239 @@ export async function runVio4wd(d: Dir, size: number, o: BenchOptions): Promise<
     await dp;
     fs.rmSync(dir, { recursive: true, force: true });
     fs.rmSync(`/var/run/dpdk/${prefix}`, { recursive: true, force: true });
+    for (const i of Array.from({ length: o.busy ?? 1 }, (_, i) => i)) fs.rmSync(`/var/run/dpdk/v4b-gen${i}-${process.pid}`, { recursive: true, force: true });
   }
 }
 
-export async function runTestpmd(d: Dir, size: number, o: BenchOptions): Promise<Sample> {
-  const dir = scratch();
-  const prefix = `v4b-tp-${process.pid}`;
-  const tp = execa('dpdk-testpmd', ['--no-huge', '-m', '1024', '-l', '0,1', '--no-pci', '--file-prefix', prefix, '--log-level=4',
-    '--vdev', `net_memif0,role=server,socket=${dir}/m0.sock,socket-abstract=no`, '--vdev', `net_vhost0,iface=${dir}/v0.sock`,
-    '--', '--forward-mode=io', '--auto-start', '--stats-period=3600', '--record-core-cycles', '--nb-cores=1', '--total-num-mbufs=16384'],
-  { buffer: false, reject: false, stdin: 'ignore', stdout: 'pipe', stderr: 'ignore' });
-  let out = '';
-  tp.stdout?.on('data', (b: Buffer) => {
-    out += b.toString();
+const totals = z.object({
+  t_ns: z.number(), vm_tx: z.number(), vf_rx: z.number(), vf_tx: z.number(), vm_rx: z.number(),
+  vm_to_vf_latency: latency.optional(), vf_to_vm_latency: latency.optional(),
+});
+type Totals = z.infer<typeof totals>;
+
+/** A pktgen in --sample mode: its totals on demand (SIGUSR1 -> one JSON line). */
+function sampler(proc: ResultPromise) {
+  let waiting: ((t: Totals) => void) | null = null;
+  let windowStarted: () => void = () => undefined;
+  const window = new Promise<void>((resolve) => {
+    windowStarted = resolve;
   });
-  let traffic: Traffic[] = [];
-  try {
+  let out = '';
+  proc.stdout?.on('data', (b: Buffer) => {
+    out += b.toString();
+    const parts = out.split('\n');
+    out = parts.pop() ?? '';
+    for (const l of parts) {
+      if (l === 'window-start') windowStarted();
+      else if (l.startsWith('{')) waiting?.(totals.parse(JSON.parse(l)));
+    }
+  });
+  const exited = proc.then((r) => {
+    throw new Error(`pktgen exited (${String(r.exitCode)}, ${String(r.signal)})`);
+  });
+  exited.catch(() => undefined);
+  return {
+    /** The end of its warm-up. */
+    window: Promise.race([window, exited]),
+    totals: async (): Promise<Totals> => {
+      const next = new Promise<Totals>((resolve) => {
+        waiting = (t) => {
+          waiting = null;
+          resolve(t);
+        };
+      });
+      proc.kill('SIGUSR1');
+      return Promise.race([next, exited, sleep(10000).then(() => {
+        throw new Error('pktgen did not report its totals within 10 s');
+      })]);
+    },
+  };
+}
+
+const deliveredBetween = (a: Totals, b: Totals, d: Dir) => {
+  const s = (b.t_ns - a.t_ns) / 1e9;
+  const vmToVf = (b.vf_rx - a.vf_rx) / s / 1e6;
+  const vfToVm = (b.vm_rx - a.vm_rx) / s / 1e6;
+  return d === 'vm2vf' ? vmToVf : d === 'vf2vm' ? vfToVm : vmToVf + vfToVm;
+};
+
+/** A relay under test: vio4wd-dataplane (with these options) or dpdk-testpmd io forwarding. */
+export type Contestant = { kind: 'vio4wd'; dpArgs?: string[] } | { kind: 'testpmd' };
+
+/** One slice of one contestant. */
+export interface Slice {
+  mpps: number;
+  /** Packets sent in the window that did not arrive in it, both directions (those in flight at its edges: tens). */
+  lost: number;
+  /** Busy cycles per packet (read around the window). */
+  cycles: number;
+  /** The relay process's CPU time over the window, per second of it. */
+  cpuShare: number;
+  /** --latency: what arrived in the window, per direction. */
+  latency?: { vmToVf?: Latency; vfToVm?: Latency };
+}
+
+export interface TurnOptions extends BenchOptions {
+  /** Slices per contestant. */
+  slices: number;
+  /** After a contestant resumes, before its window. */
+  settleMs: number;
+}
+
+/**
+ * The contestants all set up side by side, each with its own traffic, and
+ * taking turns: while one relay and its pktgen run (relay on CPU 1, pktgen
+ * on CPU 0), the others are stopped (SIGSTOP) and take no CPU; each turn
+ * settles for settleMs, then measures durationMs. Slice k of every
+ * contestant is measured within a second or two of the others' (the order
+ * rotates from slice to slice), so a slow phase of the host lands on all of
+ * them: the ratio of slices taken back to back is steadier than that of
+ * whole runs minutes apart, and there are many more of them for the time.
+ * Returns each contestant's slices, in the order given.
+ */
+export async function runTurns(contestants: Contestant[], d: Dir, size: number, o: TurnOptions): Promise<Slice[][]> {
+  const procs: ResultPromise[] = [];
+  const dirs: string[] = [];
+  const prefixes: string[] = [];
+  // A process that has already gone is not an error here: its result says why.
+  const signal = (p: ResultPromise, sig: NodeJS.Signals) => {
+    if (p.exitCode !== null || p.pid === undefined) return;
+    try {
+      process.kill(p.pid, sig);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+    }
+  };
+  interface Turn {
+    relay: ResultPromise;
+    gen: ResultPromise;
+    s: ReturnType<typeof sampler>;
+    /** Starts counting the relay's busy cycles; the returned function gives them per packet since. */
+    cyclesFrom: () => Promise<() => Promise<number>>;
+    /** Stops the relay (before its memif peer goes: see runVio4wd). */
+    stop: () => Promise<void>;
+    slices: Slice[];
+  }
+  const pause = (x: Turn) => {
+    signal(x.gen, 'SIGSTOP');
+    signal(x.relay, 'SIGSTOP');
+  };
+  const resume = (x: Turn) => {
+    signal(x.relay, 'SIGCONT');
+    signal(x.gen, 'SIGCONT');
+  };
+  const pktgenMode = ['--sample', ...(o.pps ? ['--pps', String(Math.round(o.pps))] : []), ...(o.latency ? ['--latency'] : [])];
+
+  async function startVio4wd(dir: string, tag: string, dpArgs: string[]): Promise<Turn> {
+    const prefix = `v4b-dp${tag}-${process.pid}`;
+    prefixes.push(prefix);
+    const dp = spawnDataplane(dir, prefix, { ...o, dpArgs: [...(o.dpArgs ?? []), ...dpArgs] });
+    procs.push(dp);
+    await waitFile(`${dir}/ctl.sock`);
+    const client = new DataplaneClient(`${dir}/ctl.sock`, 60000);
+    await client.connect();
+    await client.addRelay(benchRelay(dir, 0));
+    const gen = spawnPktgen(dir, 0, tag, d, size, o, pktgenMode);
+    procs.push(gen);
+    return {
+      relay: dp, gen, s: sampler(gen), slices: [],
+      cyclesFrom: async () => {
+        const c0 = relayTotals(await client.stats(), [0]);
+        return async () => {
+          const c1 = relayTotals(await client.stats(), [0]);
+          return (c1.cycles - c0.cycles) / Math.max(1, c1.pkts - c0.pkts);
+        };
+      },
+      stop: async () => {
+        await client.shutdown();
+        client.close();
+        await dp;
+      },
+    };
+  }
+
+  async function startTestpmd(dir: string, tag: string): Promise<Turn> {
+    const prefix = `v4b-tp${tag}-${process.pid}`;
+    prefixes.push(prefix);
+    const tp = spawnTestpmd(dir, prefix, o);
+    procs.push(tp);
+    let out = '';
+    tp.stdout?.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    /** One testpmd command; what it printed up to its next prompt. */
+    const cmd = async (line: string): Promise<string> => {
+      const from = out.length;
+      tp.stdin?.write(`${line}\n`);
+      const deadline = Date.now() + 10000;
+      while (!out.slice(from).includes('testpmd> ')) {
+        if (tp.exitCode !== null || Date.now() > deadline) throw new Error(`testpmd did not answer '${line}':\n${out.slice(-2000)}`);
+        await sleep(2);
+      }
+      return out.slice(from);
+    };
     await waitFile(`${dir}/v0.sock`);
     await waitFile(`${dir}/m0.sock`);
-    const cpu = cpuMeter(tp.pid);
-    traffic = startTraffic(dir, [0], d, size, o, cpu.start);
-    const results = await Promise.all(traffic.map((t) => t.result));
-    const cpuShare = cpu.share();
-    // Read testpmd's cycles while the traffic still runs (port counters reset on disconnect).
-    tp.kill('SIGINT');
-    await tp;
-    await stopTraffic(traffic);
-    traffic = [];
-    const m = /CPU cycles\/packet=([\d.]+)/.exec(out);
-    if (!m) throw new Error(`no testpmd figures:\n${out.slice(-2000)}`);
-    return sample(results, d, Number(m[1]), cpuShare);
+    const gen = spawnPktgen(dir, 0, tag, d, size, o, pktgenMode);
+    procs.push(gen);
+    return {
+      relay: tp, gen, s: sampler(gen), slices: [],
+      cyclesFrom: async () => {
+        await cmd('clear fwd stats all');
+        return async () => testpmdCycles(await cmd('show fwd stats all'));
+      },
+      stop: async () => {
+        tp.stdin?.write('quit\n');
+        await tp;
+      },
+    };
+  }
+
+  try {
+    const turns: Turn[] = [];
+    for (const [i, c] of contestants.entries()) {
+      const dir = scratch();
+      dirs.push(dir);
+      const tag = String.fromCharCode(65 + i);
+      const t = c.kind === 'vio4wd' ? await startVio4wd(dir, tag, c.dpArgs ?? []) : await startTestpmd(dir, tag);
+      await t.s.window;
+      pause(t);
+      turns.push(t);
+    }
+    for (let k = 0; k < o.slices; k++) {
+      for (let j = 0; j < turns.length; j++) {
+        const x = turns[(j + k) % turns.length];
+        if (!x) continue;
+        resume(x);
+        // Settle: what a stop left half done (a burst, its cycles, packets in the rings) is counted before the window.
+        await sleep(o.settleMs);
+        const cycles = await x.cyclesFrom();
+        const cpu = cpuMeter(x.relay.pid);
+        const t0 = await x.s.totals();
+        cpu.start();
+        await sleep(o.durationMs);
+        const t1 = await x.s.totals();
+        const cpuShare = cpu.share();
+        const lost = Math.max(0, (t1.vm_tx - t0.vm_tx) - (t1.vf_rx - t0.vf_rx)) + Math.max(0, (t1.vf_tx - t0.vf_tx) - (t1.vm_rx - t0.vm_rx));
+        const slice: Slice = { mpps: deliveredBetween(t0, t1, d), lost, cycles: await cycles(), cpuShare };
+        if (t1.vm_to_vf_latency || t1.vf_to_vm_latency) slice.latency = { vmToVf: t1.vm_to_vf_latency, vfToVm: t1.vf_to_vm_latency };
+        pause(x);
+        x.slices.push(slice);
+      }
+    }
+    for (const x of turns) {
+      resume(x);
+      await x.stop();
+    }
+    return turns.map((x) => x.slices);
   } finally {
-    await stopTraffic(traffic);
-    tp.kill('SIGKILL');
-    await tp;
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.rmSync(`/var/run/dpdk/${prefix}`, { recursive: true, force: true });
+    for (const p of procs) {
+      signal(p, 'SIGCONT');
+      p.kill('SIGKILL');
+    }
+    for (const p of procs) await p;
+    for (const x of dirs) fs.rmSync(x, { recursive: true, force: true });
+    for (const [i] of contestants.entries()) prefixes.push(`v4b-gen${String.fromCharCode(65 + i)}0-${process.pid}`);
+    for (const x of prefixes) fs.rmSync(`/var/run/dpdk/${x}`, { recursive: true, force: true });
   }
 }

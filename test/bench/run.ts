@@ -1,17 +1,29 @@
-// npm run bench: vio4wd-dataplane vs dpdk-testpmd, A B A B.
-// The verdict is the ratio of delivered Mpps; the ratio of busy cycles per
-// packet (testpmd's over ours) is printed beside it. On a shared 2-CPU host
-// a thread is now and then set aside (steal time, a neighbour on the
-// traffic's CPU); the verdict compares each side's best window over its
-// runs (the least disturbed), with the median of the pairs' ratios beside
-// it. Neither holds still run to run here (docs/performance.md: three runs
-// of one tree, best windows 0.952, 1.001, 0.917; medians of pairs 0.927,
-// 0.981, 0.884).
+// npm run bench: vio4wd-dataplane vs dpdk-testpmd io forwarding, same
+// topology, same run. Per cell (size x direction), BENCH_INSTANCES times: a
+// vio4wd relay (A) and a testpmd (B), each with its own traffic generator,
+// are started side by side and take turns (the other pair stopped), slice
+// after slice (BENCH_SLICES; order AB, BA, ...): each slice settles, then
+// counts delivered packets and busy cycles over a window. Slices of A and
+// B measured back to back share the host's mood of the moment, and fresh
+// processes for every instance average over how each happened to be laid
+// out in memory. The verdict: for the worst cell, the median over the slice
+// pairs of A's Mpps over B's; the same for testpmd's busy cycles per packet
+// over ours. On 2 MiB pages (when BENCH_HUGEPAGES is not 0 and 768 are free), as
+// a production host runs.
+import fs from 'node:fs';
 import { median } from '../lib/stats.js';
-import { runTestpmd, runVio4wd, type Dir, type Sample } from './relay-bench.js';
+import { runTurns, runVio4wd, type Dir } from './relay-bench.js';
 
-const PAIRS = Number(process.env.BENCH_PAIRS ?? 5);
-const opts = { warmupMs: Number(process.env.BENCH_WARMUP_MS ?? 700), durationMs: Number(process.env.BENCH_DURATION_MS ?? 1500) };
+const freePages = () => Number(/HugePages_Free:\s+(\d+)/.exec(fs.readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0);
+const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 4);
+const SLICES = Number(process.env.BENCH_SLICES ?? 10);
+const opts = {
+  warmupMs: Number(process.env.BENCH_WARMUP_MS ?? 700),
+  durationMs: Number(process.env.BENCH_DURATION_MS ?? 300),
+  settleMs: Number(process.env.BENCH_SETTLE_MS ?? 100),
+  slices: SLICES,
+  hugepages: process.env.BENCH_HUGEPAGES !== '0' && freePages() >= 768,
+};
 // BENCH_SIZES=64,1518 and BENCH_DIRS=vm2vf,vf2vm,bidir pick cells (default: all six).
 const SIZES = (process.env.BENCH_SIZES ?? '64,1518').split(',').map(Number);
 const DIRS = (process.env.BENCH_DIRS ?? 'vm2vf,vf2vm,bidir').split(',') as Dir[];
@@ -19,31 +31,33 @@ const DIRS = (process.env.BENCH_DIRS ?? 'vm2vf,vf2vm,bidir').split(',') as Dir[]
 const f = (x: number, d = 2) => x.toFixed(d);
 
 async function main(): Promise<void> {
-  console.log(`# vio4wd-dataplane (A) vs dpdk-testpmd io (B); ${PAIRS} A/B pairs per cell; ` +
-    `warm-up ${opts.warmupMs} ms, window ${opts.durationMs} ms; relay worker on CPU 1, traffic on CPU 0`);
-  console.log('# size dir    best window: A_Mpps B_Mpps ratio | cycles/pkt (least): A B ratio(B/A) | median of pairs: Mpps cycles | pairs (Mpps)');
+  console.log(`# vio4wd-dataplane (A) vs dpdk-testpmd io (B); per cell ${INSTANCES} instances x ${SLICES} slices, taking turns; ` +
+    `warm-up ${opts.warmupMs} ms, settle ${opts.settleMs} ms, window ${opts.durationMs} ms; relay on CPU 1, traffic on CPU 0; ` +
+    `${opts.hugepages ? '2 MiB' : '4 KiB'} pages`);
+  console.log('# size dir    median: A_Mpps B_Mpps | Mpps ratio (median of pairs) | cycles/pkt A B | cycles ratio B/A (median of pairs) | per instance: Mpps ratios');
   const ratios: number[] = [];
   const cycleRatios: number[] = [];
   for (const size of process.env.BENCH_IDLE_ONLY ? [] : SIZES) {
     for (const dir of DIRS) {
-      const a: Sample[] = [];
-      const b: Sample[] = [];
-      for (let i = 0; i < PAIRS; i++) {
-        a.push(await runVio4wd(dir, size, opts));
-        b.push(await runTestpmd(dir, size, opts));
+      const a: number[] = [];
+      const b: number[] = [];
+      const ac: number[] = [];
+      const bc: number[] = [];
+      const perInstance: number[] = [];
+      for (let i = 0; i < INSTANCES; i++) {
+        const [va = [], tp = []] = await runTurns([{ kind: 'vio4wd' }, { kind: 'testpmd' }], dir, size, opts);
+        a.push(...va.map((x) => x.mpps));
+        b.push(...tp.map((x) => x.mpps));
+        ac.push(...va.map((x) => x.cycles));
+        bc.push(...tp.map((x) => x.cycles));
+        perInstance.push(median(va.map((x, k) => x.mpps / (tp[k]?.mpps ?? NaN))));
       }
-      const pairs = a.map((x, i) => x.mpps / (b[i]?.mpps ?? NaN));
-      const best = (s: Sample[]) => ({ mpps: Math.max(...s.map((x) => x.mpps)), cyc: Math.min(...s.map((x) => x.cyclesPerPacket)) });
-      const ba = best(a);
-      const bb = best(b);
-      const r = ba.mpps / bb.mpps;
-      const c = bb.cyc / ba.cyc;
+      const r = median(a.map((x, k) => x / (b[k] ?? NaN)));
+      const c = median(ac.map((x, k) => (bc[k] ?? NaN) / x));
       ratios.push(r);
       cycleRatios.push(c);
-      console.log(`${String(size).padStart(6)} ${dir.padEnd(6)} ${f(ba.mpps).padStart(6)} ${f(bb.mpps).padStart(6)} ${f(r, 3)} | ` +
-        `${f(ba.cyc, 0).padStart(5)} ${f(bb.cyc, 0).padStart(5)} ${f(c, 3)} | ` +
-        `${f(median(pairs), 3)} ${f(median(a.map((x, i) => (b[i]?.cyclesPerPacket ?? NaN) / x.cyclesPerPacket)), 3)} | ` +
-        `${pairs.map((x) => f(x, 2)).join(' ')}`);
+      console.log(`${String(size).padStart(6)} ${dir.padEnd(6)} ${f(median(a)).padStart(6)} ${f(median(b)).padStart(6)} | ${f(r, 3)} | ` +
+        `${f(median(ac), 0).padStart(5)} ${f(median(bc), 0).padStart(5)} | ${f(c, 3)} | ${perInstance.map((x) => f(x, 3)).join(' ')}`);
     }
   }
   if (ratios.length) {
@@ -56,9 +70,11 @@ async function main(): Promise<void> {
   const MANY = Number(process.env.BENCH_MANY_RELAYS ?? 64);
   const one: number[] = [];
   const many: number[] = [];
-  for (let i = 0; i < Math.max(3, Math.ceil(PAIRS / 2)); i++) {
-    one.push((await runVio4wd('vf2vm', 64, { ...opts, relays: 4, busy: 4 })).mpps);
-    many.push((await runVio4wd('vf2vm', 64, { ...opts, relays: MANY, busy: 4 })).mpps);
+  for (let i = 0; i < 3; i++) {
+    // Whole runs on 4 KiB pages (64 relays' buffers need more than the reserved 2 MiB pages).
+    const o = { warmupMs: opts.warmupMs, durationMs: 1500, relays: 4, busy: 4 };
+    one.push((await runVio4wd('vf2vm', 64, o)).mpps);
+    many.push((await runVio4wd('vf2vm', 64, { ...o, relays: MANY })).mpps);
   }
   const idle = median(many.map((m, i) => m / (one[i] ?? NaN)));
   console.log(`# 4 busy relays, 64 B VF->VM: with 4 configured ${f(median(one))} Mpps, with ${MANY} configured ${f(median(many))} Mpps`);

@@ -3,9 +3,11 @@
 // (which receives without end) and a VM port: two testpmds with 32
 // virtio_user ports each (Debian's testpmd holds 32), in server mode as QEMU
 // is with VIRTIOFWD_VHOST_CLIENT. Every relay must deliver to its VM; a 65th
-// is refused with the reason.
+// is refused with the reason. A stats request naming relays costs what they
+// do: the dataplane is asked for those alone.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, jest, test } from '@jest/globals';
+import { DataplaneClient, DataplaneError, wire, zmqRequest } from '@vio4wd/common';
 import { Forwarder, cleanDpdkRuntime } from '../lib/forwarder.js';
 import { Testpmd } from '../lib/testpmd.js';
 
@@ -70,6 +72,24 @@ describe('64 relays', () => {
     expect(idle).toEqual([]);
     const s = await fwd.stats();
     expect(s.relay.map((r) => r.id)).toEqual(Array.from({ length: N }, (_, i) => i));
+    // Relays by id, through the stats endpoint and from the dataplane itself (which has ids
+    // for this: the endpoint does not read all 64 to answer for a few).
+    const named = async (relay: number[]) =>
+      wire.StatsResponse.decode(await zmqRequest(fwd.statsEp, wire.StatsRequest.encode({ relay, include_inactive: true, delay: 0 }), 5000))
+        .relay.map((r) => r.id);
+    expect(await named([63, 3, 17])).toEqual([3, 17, 63]);
+    const client = new DataplaneClient(`${dir}/dataplane.sock`);
+    await client.connect();
+    cleanups.push(async () => { client.close(); });
+    expect((await client.stats([63, 3, 17, 3])).relays.map((r) => r.id)).toEqual([3, 17, 63]);
+    const refusal = (p: Promise<unknown>) => p.then(() => 'answered', (e: unknown) => (e instanceof DataplaneError ? e.message : String(e)));
+    expect(await refusal(client.stats([]))).toBe('ids must be distinct relay ids from 0 to 63 separated by commas');
+    expect(await refusal(client.stats([2, 64]))).toBe('ids must be distinct relay ids from 0 to 63 separated by commas');
+    expect((await fwd.portctl('remove_sock', `--vhost-path=${dir}/vm5.sock`)).exitCode).toBe(0);
+    expect(await named([5])).toEqual([]);
+    expect(await named([5, 6])).toEqual([6]);
+    expect((await client.stats([5, 6])).relays.map((r) => r.id)).toEqual([6]);
+    expect(await refusal(client.stats(5))).toBe('relay 5 does not exist');
     console.log(`64 relays plugged in ${plugMs} ms; delivered to the VMs: ${s.relay.reduce((t, r) => t + (r.vf_to_vm.pkts_tx_to_vm ?? 0), 0)} packets, ` +
       `least per relay ${Math.min(...s.relay.map((r) => r.vf_to_vm.pkts_tx_to_vm ?? 0))}`);
   });

@@ -1,5 +1,7 @@
 // dpdk-testpmd driven interactively: a virtio_user "VM" or the peer of a
 // VF stand-in (memif), sending exact bursts and reporting port counters.
+import fs from 'node:fs';
+import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
 
@@ -100,6 +102,20 @@ export class Testpmd {
       c = await this.counters();
     }
     return c;
+  }
+
+  /**
+   * Sets the nice value of the forwarding lcore's thread (lcore 1, rte-worker-1), leaving
+   * the main and control threads (the prompt, virtio_user's vhost-user
+   * messages) as they are.
+   */
+  reniceForwarding(nice: number): void {
+    const pid = this.pid;
+    if (pid === undefined) throw new Error(`testpmd ${this.name} has no pid`);
+    const tasks = fs.readdirSync(`/proc/${pid}/task`);
+    const tid = tasks.find((t) => fs.readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim() === 'rte-worker-1');
+    if (tid === undefined) throw new Error(`testpmd ${this.name}: no rte-worker-1 thread among ${tasks.length}`);
+    os.setPriority(Number(tid), nice);
   }
 
   /** Sends bursts x 32 packets of 64 bytes, then keeps receiving (rxonly). */

@@ -148,8 +148,14 @@ export class DataplaneClient {
     await this.call(okReplySchema, { op: 'remove_relay', id });
   }
 
-  stats(id?: number): Promise<StatsReply> {
-    return this.call(statsReplySchema, id === undefined ? { op: 'stats' } : { op: 'stats', id });
+  /**
+   * Counters of every relay; of one (`id`: refused with ENOENT when it does
+   * not exist); or of those of a set of ids that exist (an array).
+   */
+  stats(id?: number | readonly number[]): Promise<StatsReply> {
+    if (id === undefined) return this.call(statsReplySchema, { op: 'stats' });
+    if (typeof id === 'number') return this.call(statsReplySchema, { op: 'stats', id });
+    return this.call(statsReplySchema, { op: 'stats', ids: [...new Set(id)].sort((a, b) => a - b).join(',') });
   }
 
   /** Has the dataplane send READY=1 to $NOTIFY_SOCKET; false when there is none. */

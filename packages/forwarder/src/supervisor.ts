@@ -156,7 +156,7 @@ export class Supervisor {
       handle: (r) => portControl.handle(r),
       errorReply: (reason) => ({ status: PortControlStatus.ERROR, error_code: EBADMSG, error_code_source: reason }),
     }, this.log, this.fatal);
-    const samples = sharedSamples(async () => this.client.stats());
+    const samples = sharedSamples(async (ids) => this.client.stats(ids));
     const statsServer = new ZmqServer<StatsRequest, StatsResponse>(c.zmqStatsEp, {
       name: 'stats',
       decode: (f) => wire.StatsRequest.decode(f),

@@ -1,0 +1,54 @@
+// The benches' measurement (npm run bench, bench:latency): a vio4wd relay
+// and a testpmd, each with its own vio4wd-pktgen in --sample mode, take
+// turns, the other pair stopped; each slice settles, then counts delivered
+// packets, busy cycles and latency over its window. Every slice of both must
+// deliver, with cycle counts of a relay that forwarded (not a stop counted as
+// work), and paced traffic must keep its pace across the stops.
+import fs from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, jest, test } from '@jest/globals';
+import { ROOT } from '../lib/forwarder.js';
+import { runTurns } from '../bench/relay-bench.js';
+
+jest.setTimeout(120000);
+
+describe('bench: relays taking turns', () => {
+  test('both relays deliver in every slice; cycles per packet are those of forwarding; paced, with latency stamps', async () => {
+    const [a = [], b = []] = await runTurns([{ kind: 'vio4wd' }, { kind: 'testpmd' }], 'bidir', 64, { warmupMs: 300, durationMs: 200, settleMs: 100, slices: 3 });
+    console.log(`vio4wd ${a.map((x) => `${x.mpps.toFixed(2)} Mpps ${x.cycles.toFixed(0)} cycles/pkt`).join(', ')}; ` +
+      `testpmd ${b.map((x) => `${x.mpps.toFixed(2)} Mpps ${x.cycles.toFixed(0)} cycles/pkt`).join(', ')}`);
+    for (const side of [a, b]) {
+      expect(side).toHaveLength(3);
+      for (const x of side) {
+        // Both directions of 64 B frames through one core: far more than a trickle, far less than 100 Mpps.
+        expect(x.mpps > 0.2 && x.mpps < 100).toBe(true);
+        // A stop inside a measured burst would add a whole turn (hundreds of millions of cycles).
+        expect(x.cycles > 10 && x.cycles < 20000).toBe(true);
+      }
+    }
+    // Paced at 20 kpps a side: the pace goes on where a turn stopped (no burst to make up for it),
+    // so each window delivers about 40 kpps, and the latency of what arrived in it is reported.
+    const paced = await runTurns([{ kind: 'vio4wd' }, { kind: 'testpmd' }], 'bidir', 64,
+      { warmupMs: 300, durationMs: 300, settleMs: 100, slices: 2, pps: 20000, latency: true });
+    for (const side of paced) {
+      expect(side).toHaveLength(2);
+      for (const x of side) {
+        expect(x.mpps > 0.030 && x.mpps < 0.050).toBe(true);
+        for (const l of [x.latency?.vmToVf, x.latency?.vfToVm]) {
+          // About 6000 stamped packets a direction in 300 ms; none from before the turn (a stop lasts longer than 50 ms).
+          expect((l?.n ?? 0) > 3000 && (l?.n ?? 0) < 9000).toBe(true);
+          expect((l?.max_ns ?? Infinity) < 50e6).toBe(true);
+        }
+      }
+    }
+  });
+
+  test('pktgen refuses --sample with a packet count', async () => {
+    const pktgen = path.join(ROOT, 'build/dataplane/vio4wd-pktgen');
+    const r = await execa(pktgen, ['--no-huge', '-m', '64', '-l', '0', '--no-pci', '--log-level=1', '--file-prefix', `v4b-usage-${process.pid}`, '--',
+      '--vm', 'a', '--vf', 'b', '--sample', '--count', '10'], { reject: false });
+    fs.rmSync(`/var/run/dpdk/v4b-usage-${process.pid}`, { recursive: true, force: true });
+    expect({ code: r.exitCode, usage: /--sample \(not with --count\)/.test(r.stderr) }).toEqual({ code: 2, usage: true });
+  });
+});
