@@ -29,8 +29,6 @@ const pktgenResult = z.object({
   vf_rx: z.number(),
   vf_tx: z.number(),
   vm_rx: z.number(),
-  vm_to_vf_latency: latency.optional(),
-  vf_to_vm_latency: latency.optional(),
 });
 type PktgenResult = z.infer<typeof pktgenResult>;
 
@@ -41,8 +39,6 @@ export interface Sample {
   cpuShare: number;
   /** Packets sent in the window that did not arrive (both directions). */
   lost: number;
-  /** --latency: one-way latency of what arrived in the window, per direction. */
-  latency?: { vmToVf?: Latency; vfToVm?: Latency };
 }
 
 export interface BenchOptions {
@@ -51,9 +47,9 @@ export interface BenchOptions {
   /** Relays configured on the dataplane; traffic goes through the first `busy`. */
   relays?: number;
   busy?: number;
-  /** Each sending side paced to this many packets a second (default: as fast as it can). */
+  /** runTurns: each sending side paced to this many packets a second (default: as fast as it can). */
   pps?: number;
-  /** Stamp packets and report their one-way latency. */
+  /** runTurns: stamp packets and report their one-way latency. */
   latency?: boolean;
   /** More arguments for vio4wd-dataplane (after BENCH_DP_ARGS). */
   dpArgs?: string[];
@@ -95,14 +91,13 @@ interface Traffic {
   result: Promise<PktgenResult>;
 }
 
-/**
- * Starts one pktgen per busy relay; each resolves with its measured window.
- * onWindow runs when the first one's window starts (its warm-up is over).
- */
+/** The EAL file prefix of the pktgen of relay i (tag: which of several relays under test). */
+const pktgenPrefix = (tag: string, i: number) => `v4b-gen${tag}${i}-${process.pid}`;
+
 /** A pktgen on CPU 0 owning relay i's outer ports in dir: its VM (virtio_user) and its VF's peer (memif). */
 function spawnPktgen(dir: string, i: number, tag: string, d: Dir, size: number, o: BenchOptions, mode: string[]) {
   return execa(PKTGEN, [
-    ...memory(256, o), '-l', '0', '--no-pci', '--log-level=3', '--file-prefix', `v4b-gen${tag}${i}-${process.pid}`,
+    ...memory(256, o), '-l', '0', '--no-pci', '--log-level=3', '--file-prefix', pktgenPrefix(tag, i),
     '--vdev', `net_memif${i},role=client,socket=${dir}/m${i}.sock,socket-abstract=no`,
     '--vdev', `net_virtio_user${i},path=${dir}/v${i}.sock`,
     '--', '--vm', `net_virtio_user${i}`, '--vf', `net_memif${i}`, '--dir', d, '--size', String(size),
@@ -110,10 +105,13 @@ function spawnPktgen(dir: string, i: number, tag: string, d: Dir, size: number, 
   ], { buffer: false, reject: false, stdin: 'ignore', stderr: process.env.BENCH_DEBUG ? 'inherit' : 'ignore', stdout: 'pipe' });
 }
 
+/**
+ * Starts one pktgen per busy relay; each resolves with its measured window.
+ * onWindow runs when the first one's window starts (its warm-up is over).
+ */
 function startTraffic(dir: string, relays: number[], d: Dir, size: number, o: BenchOptions, onWindow?: () => void): Traffic[] {
   return relays.map((i, k) => {
-    const proc = spawnPktgen(dir, i, '', d, size, o, ['--duration-ms', String(o.durationMs), '--hold',
-      ...(o.pps ? ['--pps', String(Math.round(o.pps))] : []), ...(o.latency ? ['--latency'] : [])]);
+    const proc = spawnPktgen(dir, i, '', d, size, o, ['--duration-ms', String(o.durationMs), '--hold']);
     const result = new Promise<PktgenResult>((resolve, reject) => {
       let out = '';
       let windowSeen = false;
@@ -138,19 +136,18 @@ async function stopTraffic(t: Traffic[]): Promise<void> {
   for (const x of t) await x.proc;
 }
 
-const delivered = (r: PktgenResult, d: Dir) =>
-  d === 'vm2vf' ? r.vm_to_vf_mpps : d === 'vf2vm' ? r.vf_to_vm_mpps : r.vm_to_vf_mpps + r.vf_to_vm_mpps;
+/** What a direction under test delivered, from the two one-way rates. */
+const byDir = (d: Dir, vmToVf: number, vfToVm: number) => (d === 'vm2vf' ? vmToVf : d === 'vf2vm' ? vfToVm : vmToVf + vfToVm);
+const delivered = (r: PktgenResult, d: Dir) => byDir(d, r.vm_to_vf_mpps, r.vf_to_vm_mpps);
 
 /** What every relay under test reports, whoever relays. */
 function sample(results: PktgenResult[], d: Dir, cyclesPerPacket: number, cpuShare: number): Sample {
-  const r0 = results[0];
   return {
     mpps: results.reduce((s, r) => s + delivered(r, d), 0),
     cyclesPerPacket,
     cpuShare,
     // Counted over the window: a packet in flight at its edges is the noise here (tens at most).
     lost: results.reduce((s, r) => s + Math.max(0, r.vm_tx - r.vf_rx) + Math.max(0, r.vf_tx - r.vm_rx), 0),
-    ...(r0?.vm_to_vf_latency || r0?.vf_to_vm_latency ? { latency: { vmToVf: r0.vm_to_vf_latency, vfToVm: r0.vf_to_vm_latency } } : {}),
   };
 }
 
@@ -200,7 +197,7 @@ function spawnTestpmd(dir: string, prefix: string, o: BenchOptions) {
   { buffer: false, reject: false, stdin: 'pipe', stdout: 'pipe', stderr: 'ignore' });
 }
 
-/** testpmd's busy cycles per packet, from what it prints when it stops. */
+/** testpmd's busy cycles per packet, from its forwarding stats (`show fwd stats all`). */
 function testpmdCycles(out: string): number {
   const m = /CPU cycles\/packet=([\d.]+)/.exec(out);
   if (!m) throw new Error(`no testpmd figures:\n${out.slice(-2000)}`);
@@ -252,7 +249,7 @@ export async function runVio4wd(d: Dir, size: number, o: BenchOptions): Promise<
     await dp;
     fs.rmSync(dir, { recursive: true, force: true });
     fs.rmSync(`/var/run/dpdk/${prefix}`, { recursive: true, force: true });
-    for (const i of Array.from({ length: o.busy ?? 1 }, (_, i) => i)) fs.rmSync(`/var/run/dpdk/v4b-gen${i}-${process.pid}`, { recursive: true, force: true });
+    for (let i = 0; i < (o.busy ?? 1); i++) fs.rmSync(`/var/run/dpdk/${pktgenPrefix('', i)}`, { recursive: true, force: true });
   }
 }
 
@@ -303,9 +300,7 @@ function sampler(proc: ResultPromise) {
 
 const deliveredBetween = (a: Totals, b: Totals, d: Dir) => {
   const s = (b.t_ns - a.t_ns) / 1e9;
-  const vmToVf = (b.vf_rx - a.vf_rx) / s / 1e6;
-  const vfToVm = (b.vm_rx - a.vm_rx) / s / 1e6;
-  return d === 'vm2vf' ? vmToVf : d === 'vf2vm' ? vfToVm : vmToVf + vfToVm;
+  return byDir(d, (b.vf_rx - a.vf_rx) / s / 1e6, (b.vm_rx - a.vm_rx) / s / 1e6);
 };
 
 /** A relay under test: vio4wd-dataplane (with these options) or dpdk-testpmd io forwarding. */
@@ -386,6 +381,7 @@ export async function runTurns(contestants: Contestant[], d: Dir, size: number, 
     await client.addRelay(benchRelay(dir, 0));
     const gen = spawnPktgen(dir, 0, tag, d, size, o, pktgenMode);
     procs.push(gen);
+    prefixes.push(pktgenPrefix(tag, 0));
     return {
       relay: dp, gen, s: sampler(gen), slices: [],
       cyclesFrom: async () => {
@@ -427,6 +423,7 @@ export async function runTurns(contestants: Contestant[], d: Dir, size: number, 
     await waitFile(`${dir}/m0.sock`);
     const gen = spawnPktgen(dir, 0, tag, d, size, o, pktgenMode);
     procs.push(gen);
+    prefixes.push(pktgenPrefix(tag, 0));
     return {
       relay: tp, gen, s: sampler(gen), slices: [],
       cyclesFrom: async () => {
@@ -484,7 +481,6 @@ export async function runTurns(contestants: Contestant[], d: Dir, size: number, 
     }
     for (const p of procs) await p;
     for (const x of dirs) fs.rmSync(x, { recursive: true, force: true });
-    for (const [i] of contestants.entries()) prefixes.push(`v4b-gen${String.fromCharCode(65 + i)}0-${process.pid}`);
     for (const x of prefixes) fs.rmSync(`/var/run/dpdk/${x}`, { recursive: true, force: true });
   }
 }
