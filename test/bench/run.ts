@@ -10,11 +10,10 @@
 // pairs of A's Mpps over B's; the same for testpmd's busy cycles per packet
 // over ours. On 2 MiB pages (when BENCH_HUGEPAGES is not 0 and 768 are free), as
 // a production host runs.
-import fs from 'node:fs';
+import { freeHugepages } from '../lib/forwarder.js';
 import { median } from '../lib/stats.js';
-import { runTurns, runVio4wd, type Dir } from './relay-bench.js';
+import { runTurns, runVio4wd, type Dir, type Slice } from './relay-bench.js';
 
-const freePages = () => Number(/HugePages_Free:\s+(\d+)/.exec(fs.readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? 0);
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 4);
 const SLICES = Number(process.env.BENCH_SLICES ?? 10);
 const opts = {
@@ -22,7 +21,7 @@ const opts = {
   durationMs: Number(process.env.BENCH_DURATION_MS ?? 300),
   settleMs: Number(process.env.BENCH_SETTLE_MS ?? 100),
   slices: SLICES,
-  hugepages: process.env.BENCH_HUGEPAGES !== '0' && freePages() >= 768,
+  hugepages: process.env.BENCH_HUGEPAGES !== '0' && freeHugepages() >= 768,
 };
 // BENCH_SIZES=64,1518 and BENCH_DIRS=vm2vf,vf2vm,bidir pick cells (default: all six).
 const SIZES = (process.env.BENCH_SIZES ?? '64,1518').split(',').map(Number);
@@ -39,25 +38,23 @@ async function main(): Promise<void> {
   const cycleRatios: number[] = [];
   for (const size of process.env.BENCH_IDLE_ONLY ? [] : SIZES) {
     for (const dir of DIRS) {
-      const a: number[] = [];
-      const b: number[] = [];
-      const ac: number[] = [];
-      const bc: number[] = [];
+      // Slice k of a and of b were measured back to back.
+      const a: Slice[] = [];
+      const b: Slice[] = [];
       const perInstance: number[] = [];
       for (let i = 0; i < INSTANCES; i++) {
         const [va = [], tp = []] = await runTurns([{ kind: 'vio4wd' }, { kind: 'testpmd' }], dir, size, opts);
-        a.push(...va.map((x) => x.mpps));
-        b.push(...tp.map((x) => x.mpps));
-        ac.push(...va.map((x) => x.cycles));
-        bc.push(...tp.map((x) => x.cycles));
+        a.push(...va);
+        b.push(...tp);
         perInstance.push(median(va.map((x, k) => x.mpps / (tp[k]?.mpps ?? NaN))));
       }
-      const r = median(a.map((x, k) => x / (b[k] ?? NaN)));
-      const c = median(ac.map((x, k) => (bc[k] ?? NaN) / x));
+      const r = median(a.map((x, k) => x.mpps / (b[k]?.mpps ?? NaN)));
+      const c = median(a.map((x, k) => (b[k]?.cycles ?? NaN) / x.cycles));
       ratios.push(r);
       cycleRatios.push(c);
-      console.log(`${String(size).padStart(6)} ${dir.padEnd(6)} ${f(median(a)).padStart(6)} ${f(median(b)).padStart(6)} | ${f(r, 3)} | ` +
-        `${f(median(ac), 0).padStart(5)} ${f(median(bc), 0).padStart(5)} | ${f(c, 3)} | ${perInstance.map((x) => f(x, 3)).join(' ')}`);
+      const m = (s: Slice[], k: 'mpps' | 'cycles') => median(s.map((x) => x[k]));
+      console.log(`${String(size).padStart(6)} ${dir.padEnd(6)} ${f(m(a, 'mpps')).padStart(6)} ${f(m(b, 'mpps')).padStart(6)} | ${f(r, 3)} | ` +
+        `${f(m(a, 'cycles'), 0).padStart(5)} ${f(m(b, 'cycles'), 0).padStart(5)} | ${f(c, 3)} | ${perInstance.map((x) => f(x, 3)).join(' ')}`);
     }
   }
   if (ratios.length) {
