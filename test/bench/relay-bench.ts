@@ -14,6 +14,33 @@ import { DataplaneClient, type StatsReply } from '@vio4wd/common';
 import { DATAPLANE, ROOT } from '../lib/forwarder.js';
 
 const PKTGEN = path.join(ROOT, 'build/dataplane/vio4wd-pktgen');
+const STALL_PROBE = path.join(ROOT, 'build/dataplane/vio4wd-stall-probe');
+
+const stallReport = z.object({
+  cpu: z.number(),
+  lost_share: z.number(),
+  stalls_per_s: z.number(),
+  long_stalls_per_s: z.number(),
+  longest_us: z.number(),
+  window_lost_min: z.number(),
+  window_lost_max: z.number(),
+});
+
+/**
+ * How much of CPUs 0 and 1 the host takes away from a thread that never
+ * yields (vio4wd-stall-probe on both at once, nothing else of ours running):
+ * one comment line per CPU, for the figures a bench prints to be read
+ * against. windowMs: the bench's measuring window.
+ */
+export async function hostStalls(ms: number, windowMs: number): Promise<string[]> {
+  const runs = await Promise.all([0, 1].map((cpu) => execa(STALL_PROBE, [String(cpu), String(ms), String(windowMs)])));
+  return runs.map((r) => {
+    const s = stallReport.parse(JSON.parse(r.stdout));
+    const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+    return `# host, CPU ${s.cpu}: stalls of 10 us or more take ${pct(s.lost_share)} of the time (${pct(s.window_lost_min)}-${pct(s.window_lost_max)} ` +
+      `in ${windowMs} ms windows), ${s.stalls_per_s.toFixed(0)} a second, ${s.long_stalls_per_s.toFixed(0)} of 50 us or more; the longest ${s.longest_us.toFixed(0)} us`;
+  });
+}
 
 export type Dir = 'vm2vf' | 'vf2vm' | 'bidir';
 const latency = z.object({ n: z.number(), p50_ns: z.number(), p99_ns: z.number(), p999_ns: z.number(), max_ns: z.number() });

@@ -12,7 +12,7 @@
 // a production host runs.
 import { freeHugepages } from '../lib/forwarder.js';
 import { median } from '../lib/stats.js';
-import { runTurns, runVio4wd, type Dir, type Slice } from './relay-bench.js';
+import { hostStalls, runTurns, runVio4wd, type Dir, type Slice } from './relay-bench.js';
 
 const INSTANCES = Number(process.env.BENCH_INSTANCES ?? 4);
 const SLICES = Number(process.env.BENCH_SLICES ?? 10);
@@ -33,6 +33,7 @@ async function main(): Promise<void> {
   console.log(`# vio4wd-dataplane (A) vs dpdk-testpmd io (B); per cell ${INSTANCES} instances x ${SLICES} slices, taking turns; ` +
     `warm-up ${opts.warmupMs} ms, settle ${opts.settleMs} ms, window ${opts.durationMs} ms; relay on CPU 1, traffic on CPU 0; ` +
     `${opts.hugepages ? '2 MiB' : '4 KiB'} pages`);
+  for (const line of await hostStalls(5000, opts.durationMs)) console.log(line);
   console.log('# size dir    median: A_Mpps B_Mpps | Mpps ratio (median of pairs) | cycles/pkt A B | cycles ratio B/A (median of pairs) | per instance: Mpps ratios');
   const ratios: number[] = [];
   const cycleRatios: number[] = [];

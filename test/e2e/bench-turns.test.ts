@@ -9,7 +9,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, jest, test } from '@jest/globals';
 import { ROOT } from '../lib/forwarder.js';
-import { runTurns } from '../bench/relay-bench.js';
+import { hostStalls, runTurns } from '../bench/relay-bench.js';
 
 jest.setTimeout(120000);
 
@@ -50,5 +50,32 @@ describe('bench: relays taking turns', () => {
       '--vm', 'a', '--vf', 'b', '--sample', '--count', '10'], { reject: false });
     fs.rmSync(`/var/run/dpdk/v4b-usage-${process.pid}`, { recursive: true, force: true });
     expect({ code: r.exitCode, usage: /--sample \(not with --count\)/.test(r.stderr) }).toEqual({ code: 2, usage: true });
+  });
+
+  // vio4wd-stall-probe: the host's stalls the benches print beside their figures. A busy process on
+  // the probed CPU is a stall it must see: the scheduler shares the CPU between the two, so the probe
+  // loses about half of its time, in steps of a scheduler slice.
+  test('the stall probe sees a CPU taken away, and refuses bad arguments', async () => {
+    const probe = path.join(ROOT, 'build/dataplane/vio4wd-stall-probe');
+    const hog = execa('taskset', ['-c', '0', 'node', '-e', 'for (;;);'], { reject: false });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const r = JSON.parse((await execa(probe, ['0', '1000', '250'])).stdout) as Record<string, number>;
+      expect(r.cpu).toBe(0);
+      expect(r.lost_share).toBeGreaterThan(0.2);
+      expect(r.longest_us).toBeGreaterThan(500);
+      expect(r.windows).toBeGreaterThanOrEqual(3);
+    } finally {
+      hog.kill('SIGKILL');
+      await hog;
+    }
+    for (const args of [['0'], ['0', 'x'], ['-1', '10'], ['0', '0'], ['0', '10', '20']]) {
+      const r = await execa(probe, args, { reject: false });
+      expect({ args, code: r.exitCode, said: r.stderr.length > 0 }).toEqual({ args, code: 2, said: true });
+    }
+    // What the benches print: a line per CPU, from the probe's figures.
+    const lines = await hostStalls(300, 100);
+    expect(lines).toHaveLength(2);
+    for (const [cpu, line] of lines.entries()) expect(line).toMatch(new RegExp(`^# host, CPU ${cpu}: stalls of 10 us or more take \\d+\\.\\d\\d% of the time`));
   });
 });

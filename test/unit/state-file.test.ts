@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from '@jest/globals';
-import { StateFile, type RelaySpec } from '@vio4wd/forwarder';
+import { RelayTable, StateFile, type RelaySpec } from '@vio4wd/forwarder';
 
 const quiet = { emerg: () => undefined, alert: () => undefined, crit: () => undefined, error: () => undefined, warning: () => undefined, notice: () => undefined, info: () => undefined, debug: () => undefined };
 const errors: string[] = [];
@@ -29,6 +29,63 @@ describe('relay state file', () => {
     expect(fs.readdirSync(path.dirname(file))).toEqual(['relays.json']);
     st.save([]);
     expect(st.load()).toEqual([]);
+  });
+
+  test('the same relays again are not written again; anything else is', () => {
+    const file = scratch();
+    const st = new StateFile(file, log);
+    st.save(relays);
+    const inode = fs.statSync(file).ino;
+    st.save(relays.map((r) => ({ ...r })));
+    expect(fs.statSync(file).ino).toBe(inode);
+    st.save(relays.slice(1));
+    expect(fs.statSync(file).ino).not.toBe(inode);
+    expect(st.load()).toEqual(relays.slice(1));
+  });
+
+  test('a save that cannot be written throws why; the same save, once it can, writes', () => {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'v4-state-'));
+    const file = path.join(root, 'sub', 'relays.json');
+    const st = new StateFile(file, log);
+    st.save([]);
+    fs.rmSync(path.join(root, 'sub'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'sub'), 'a file where the directory should be');
+    expect(() => st.save(relays)).toThrow(/EEXIST|ENOTDIR/);
+    fs.rmSync(path.join(root, 'sub'));
+    st.save(relays);
+    expect(st.load()).toEqual(relays);
+  });
+
+  test('a relay the dataplane must take first is saved while it does; if it fails, the file is put back and the table unchanged', async () => {
+    const file = scratch();
+    const st = new StateFile(file, log);
+    const table = new RelayTable((all) => st.save(all));
+    const [a, b] = relays as [RelaySpec, RelaySpec];
+    table.set(a);
+    // The work's request has gone (it runs up to its first wait) before the file is written, and the file holds the new relay before the work ends.
+    let sent = false;
+    await table.setWhile(b, async () => {
+      sent = true;
+      expect(st.load()).toEqual([a]);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(st.load()).toEqual([a, b]);
+    });
+    expect(sent).toBe(true);
+    expect(table.all()).toEqual([a, b]);
+    expect(st.load()).toEqual([a, b]);
+    await expect(table.deleteWhile(a.id, async () => {
+      await new Promise((r) => setTimeout(r, 20));
+      expect(st.load()).toEqual([b]);
+      throw new Error('the dataplane said no');
+    })).rejects.toThrow('the dataplane said no');
+    expect(table.all()).toEqual([a, b]);
+    expect(st.load()).toEqual([a, b]);
+    // Failing at once (before the file is written) is the same.
+    await expect(table.setWhile({ ...b, id: 9 }, () => Promise.reject(new Error('at once')))).rejects.toThrow('at once');
+    expect(st.load()).toEqual([a, b]);
+    await table.deleteWhile(a.id, () => Promise.resolve());
+    expect(table.all()).toEqual([b]);
+    expect(st.load()).toEqual([b]);
   });
 
   test.each([

@@ -137,15 +137,13 @@ export class PortControl {
     }
     const byPath = this.table.byVhostPath(spec.vhostPath);
     if (byPath) throw new Refusal(EEXIST, `vhost-user socket ${spec.vhostPath} is already used by relay ${byPath.id}`);
-    await this.driver.addRelay(spec);
-    this.table.set(spec);
+    await this.table.setWhile(spec, () => this.driver.addRelay(spec));
     this.log.info(`relay ${spec.id} added: VF ${vfLabel(spec)} <-> ${spec.vhostPath}`);
     return ok();
   }
 
   private async remove(spec: RelaySpec): Promise<PortControlResponse> {
-    await this.driver.removeRelay(spec.id);
-    this.table.delete(spec.id);
+    await this.table.deleteWhile(spec.id, () => this.driver.removeRelay(spec.id));
     this.log.info(`relay ${spec.id} removed: VF ${vfLabel(spec)} <-> ${spec.vhostPath}`);
     return ok();
   }

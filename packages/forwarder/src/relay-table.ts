@@ -27,15 +27,15 @@ export interface RelaySpec {
 export class RelayTable {
   private readonly relays = new Map<number, RelaySpec>();
 
-  /** onChange sees every relay after each change (to persist them). */
-  constructor(private readonly onChange: (relays: RelaySpec[]) => void = () => undefined) {}
+  /** persist sees every relay after each change (to save them; it says itself when it cannot). */
+  constructor(private readonly persist: (relays: RelaySpec[]) => void = () => undefined) {}
 
   get(id: number): RelaySpec | undefined {
     return this.relays.get(id);
   }
 
   all(): RelaySpec[] {
-    return [...this.relays.values()].sort((a, b) => a.id - b.id);
+    return sorted(this.relays);
   }
 
   byPci(pci: string): RelaySpec | undefined {
@@ -54,12 +54,51 @@ export class RelayTable {
 
   set(spec: RelaySpec): void {
     this.relays.set(spec.id, spec);
-    this.onChange(this.all());
+    this.persist(this.all());
   }
 
   delete(id: number): void {
-    if (this.relays.delete(id)) this.onChange(this.all());
+    if (this.relays.delete(id)) this.persist(this.all());
   }
+
+  /**
+   * Adds a relay that `work` (the dataplane's part) must first take. The new
+   * state is saved while work runs: work's request is sent first, then the
+   * file is written while the dataplane does its part, so that a reply waits
+   * for the longer of the two rather than both one after the other. The
+   * table changes when work succeeds; when it fails, the saved state is put
+   * back and its error thrown.
+   */
+  setWhile(spec: RelaySpec, work: () => Promise<void>): Promise<void> {
+    return this.changeWhile(new Map(this.relays).set(spec.id, spec), work, () => this.set(spec));
+  }
+
+  /** Removes a relay that `work` must first let go of, as setWhile. */
+  deleteWhile(id: number, work: () => Promise<void>): Promise<void> {
+    const after = new Map(this.relays);
+    after.delete(id);
+    return this.changeWhile(after, work, () => this.delete(id));
+  }
+
+  private async changeWhile(after: Map<number, RelaySpec>, work: () => Promise<void>, change: () => void): Promise<void> {
+    const done = work();
+    done.catch(() => undefined); // its error is thrown below, once the file is written
+    // Until work's promise chain has sent its request (or waits its turn behind another).
+    await new Promise((resolve) => setImmediate(resolve));
+    this.persist(sorted(after));
+    try {
+      await done;
+    } catch (e) {
+      this.persist(this.all());
+      throw e;
+    }
+    // The state just saved, so not saved again, unless another change came meanwhile.
+    change();
+  }
+}
+
+function sorted(relays: Map<number, RelaySpec>): RelaySpec[] {
+  return [...relays.values()].sort((a, b) => a.id - b.id);
 }
 
 export function toDataplaneRequest(spec: RelaySpec): AddRelayRequest {

@@ -1,7 +1,10 @@
 // The desired state on disk: every relay added at run time (static VFs come
 // from the config), so that a supervisor restart brings them back. Written
-// whole, atomically (temporary file, fsync, rename): a crash leaves either
-// the old file or the new one, never half of one.
+// whole, atomically (temporary file, fsync, rename, fsync of the directory):
+// a crash, or a power cut, leaves either the old file or the new one, never
+// half of one. Synchronous: on a busy host each wake-up of a thread-pool
+// thread costs more than the write (see RelayTable.setWhile for how a reply
+// need not wait for it).
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -58,17 +61,35 @@ export class StateFile {
     });
   }
 
-  /** Replaces the file with these relays. Throws when it cannot (the caller says what that means). */
+  /** What this instance last wrote. */
+  private written: string | undefined;
+
+  /**
+   * Replaces the file with these relays, unless it was the last thing
+   * written. Throws when it cannot (the caller says what that means).
+   */
   save(relays: RelaySpec[]): void {
-    fs.mkdirSync(path.dirname(this.file), { recursive: true, mode: 0o755 });
+    const text = `${JSON.stringify({ version: 1, relays }, null, 1)}\n`;
+    if (text === this.written) return;
+    this.written = undefined;
+    const dir = path.dirname(this.file);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
     const tmp = `${this.file}.tmp`;
-    const fd = fs.openSync(tmp, 'w', 0o600);
+    let fd = fs.openSync(tmp, 'w', 0o600);
     try {
-      fs.writeSync(fd, `${JSON.stringify({ version: 1, relays }, null, 1)}\n`);
+      fs.writeSync(fd, text);
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
     }
     fs.renameSync(tmp, this.file);
+    // The rename itself on disk: otherwise a power cut may bring back the old file.
+    fd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    this.written = text;
   }
 }
