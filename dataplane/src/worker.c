@@ -46,7 +46,7 @@ struct worker {
 static struct worker workers[RTE_MAX_LCORE];
 static unsigned int n_workers;
 static struct rte_rcu_qsbr *qs;
-static unsigned int idle_sleep;
+/* How long an idle worker sleeps (0: it never does), and see nap(). */
 static uint64_t idle_sleep_cycles, late_step, min_ask;
 static uint64_t hold_cycles;
 
@@ -369,13 +369,14 @@ static inline uint16_t fwd_vm_to_vf(struct relay *r)
 }
 
 /*
- * An idle worker's sleep: away for idle_sleep us in all, the kernel's lateness
- * included. A sleep ends some microseconds after the time asked (a VM's
+ * An idle worker's sleep: away for idle_sleep_cycles in all, the kernel's
+ * lateness included. A sleep ends some microseconds after the time asked (a VM's
  * timer wake-up: 4.5 us at best, 6 typically on the test host), which would
  * otherwise add to every sleep, and to the latency of the packet that finds
  * the worker asleep. So the worker asks for that much less: w->late follows
- * the median of how late its sleeps end (one step up when a sleep overran
- * idle_sleep, one down when not), at most all but min_ask of the sleep.
+ * the median of how late its sleeps end (one step up when a sleep lasted
+ * longer than idle_sleep_cycles, one down when not), at most all but min_ask
+ * of the sleep.
  */
 static void nap(struct worker *w)
 {
@@ -403,7 +404,7 @@ static int worker_main(void *arg)
 	 * The idle sleep is short: without this, Linux may stretch each one
 	 * by its default timer slack (50 us), doubling a 50 us sleep.
 	 */
-	if (idle_sleep != 0 && prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0) != 0)
+	if (idle_sleep_cycles != 0 && prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0) != 0)
 		LOG(WARNING, "worker on lcore %u: cannot shorten its timer slack: %s", w->lcore, strerror(errno));
 	LOG(INFO, "worker on lcore %u started", w->lcore);
 	t0 = rte_rdtsc();
@@ -436,7 +437,7 @@ static int worker_main(void *arg)
 
 		if (moved != 0) {
 			empty_loops = 0;
-		} else if (idle_sleep != 0 && ++empty_loops > IDLE_LOOPS_BEFORE_SLEEP) {
+		} else if (idle_sleep_cycles != 0 && ++empty_loops > IDLE_LOOPS_BEFORE_SLEEP) {
 			/* Opt-in power saving on an idle worker (never while busy). */
 			nap(w);
 			/* Slept time is idle time: load = busy / (busy + idle) stays true. */
@@ -456,7 +457,6 @@ int workers_init(unsigned int idle_sleep_us, unsigned int hold_us)
 	unsigned int lcore;
 	size_t sz;
 
-	idle_sleep = idle_sleep_us;
 	idle_sleep_cycles = rte_get_tsc_hz() / 1000000 * idle_sleep_us;
 	min_ask = rte_get_tsc_hz() / 1000000;
 	late_step = rte_get_tsc_hz() / 20000000;
