@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# CI: the Debian package's whole life on this machine. Build it, lintian
-# (errors and warnings fail; the justified overrides are listed), dpkg -i,
-# the installed services driven as systemd and os-vif drive them
-# (.ci/installed-smoke.sh) on this machine's Node.js and on Debian 12's own
-# Node.js 18, dpkg --purge, and the file system before and after: nothing
-# left behind.
+# CI: the Debian package's whole life. Build it, lintian (errors and
+# warnings fail; the justified overrides are listed), dpkg -i and --purge on
+# this machine with the file system before and after (nothing left behind),
+# and then the package as an operator runs it: installed with apt into a
+# Debian 12 container booted by a real systemd, both services started,
+# faulted, restarted, upgraded to a higher version and purged
+# (test/system/installed.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d /tmp/v4-deb-XXXX)
@@ -63,10 +64,6 @@ for c in virtio-forwarder vio4wd_core_scheduler vio4wd-portctl vio4wd-stats vio4
 done
 systemd-analyze verify /lib/systemd/system/virtio-forwarder.service /lib/systemd/system/vio4wd_core_scheduler.service
 
-echo "== installed services on $(/usr/bin/node --version) (this machine's nodejs)"
-bash .ci/installed-smoke.sh
-echo "== installed services on Debian 12's Node.js $("$node18" --version)"
-with_node18 bash .ci/installed-smoke.sh
 echo "== unit tests and the wire-compatibility suite on Node.js $NODE18_VERSION"
 with_node18 env NODE_OPTIONS=--experimental-vm-modules node node_modules/.bin/jest --runInBand test/dist/unit test/dist/e2e/compat 2>&1 | tail -n 5
 
@@ -81,3 +78,7 @@ if ! diff "$work/before" "$work/after" > "$work/diff"; then
   exit 1
 fi
 echo "purged: $(wc -l < "$work/before") paths before the install, $(wc -l < "$work/after") after the purge, no difference"
+
+echo "== the package under a real systemd (test/system/installed.sh): install, run, faults, upgrade, purge"
+newer=$(VERSION="$(dpkg-deb -f "$deb" Version).1" bash deploy/deb/build.sh "$work/newer" | tail -n 1)
+bash test/system/installed.sh "$deb" "$newer"

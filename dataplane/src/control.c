@@ -208,7 +208,7 @@ static void handle(char *payload, size_t len, struct json *j)
 	case OP_NOTIFY:
 		rc = notify_ready(req.status, err, sizeof(err));
 		if (rc > 0)
-			LOG(INFO, "told the service manager: ready (%s)", req.status != NULL ? req.status : "");
+			LOG(DEBUG, "told the service manager: ready (%s)", req.status != NULL ? req.status : "");
 		sent = rc > 0;
 		rc = rc > 0 ? 0 : rc;
 		break;

@@ -6,6 +6,8 @@
 # original's entry points in /usr/lib[64]/virtio-forwarder/, and the
 # maintainer scripts of deploy/deb/. Runs on Debian 12 as root (it installs
 # what it needs: dpkg-dev, help2man). Prints the .deb's path last.
+# VERSION=X.Y.Z overrides package.json's version (the upgrade test builds the
+# same tree as a higher version).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root_dir=$PWD
@@ -16,7 +18,8 @@ umask 022
 . deploy/apt-ensure.sh
 apt_ensure dpkg-dev help2man
 
-version=$(node -p 'require("./package.json").version')
+version=${VERSION:-$(node -p 'require("./package.json").version')}
+[[ "$version" =~ ^[0-9]+(\.[0-9]+)*(~[a-z0-9.]+)?$ ]] || { echo "deb: version '$version' is not of the form 1.2.3" >&2; exit 2; }
 arch=$(dpkg --print-architecture)
 [ -d node_modules ] || npm ci --no-audit --no-fund
 npm run --silent build >/dev/null
@@ -43,6 +46,8 @@ for p in packages/*; do
 done
 find "$lib/packages" \( -name '*.map' -o -name '*.d.ts' -o -name '*.tsbuildinfo' \) -delete
 (cd "$lib" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --prefer-offline >/dev/null)
+# The services log this release at start-up (productVersion()).
+node -e 'const f=process.argv[1]; const p=JSON.parse(require("fs").readFileSync(f)); p.version=process.argv[2]; require("fs").writeFileSync(f, JSON.stringify(p, null, 2)+"\n")' "$lib/package.json" "$version"
 nm=$lib/node_modules
 # zeromq ships prebuilt addons for every platform: keep this one's (glibc).
 case "$arch" in amd64) zarch=x64 ;; arm64) zarch=arm64 ;; *) zarch=$arch ;; esac
@@ -98,6 +103,7 @@ done
 install -D -m 0644 deploy/systemd/virtio-forwarder.service "$pkg/lib/systemd/system/virtio-forwarder.service"
 install -D -m 0644 deploy/systemd/vio4wd_core_scheduler.service "$pkg/lib/systemd/system/vio4wd_core_scheduler.service"
 install -D -m 0644 deploy/virtioforwarder.default "$pkg/etc/default/virtioforwarder"
+install -D -m 0644 deploy/deb/sysusers.conf "$pkg/usr/lib/sysusers.d/vio4wd.conf"
 doc=$pkg/usr/share/doc/vio4wd
 install -D -m 0644 README.md "$doc/README.md"
 for f in docs/*.md; do install -m 0644 "$f" "$doc/"; done

@@ -60,7 +60,7 @@ describe('service lifecycle', () => {
     dirs.push(dir);
     const fwd = Forwarder.write(dir, { vhostClient: false, extra: ['VIRTIOFWD_LOG_LEVEL=9'] });
     const r = await execa('node', [FORWARDER_BIN, '--config', fwd.configPath], { reject: false });
-    expect(r.exitCode).toBe(1);
+    expect(r.exitCode).toBe(78);
     expect(r.stderr).toMatch(/^<3>virtio-forwarder: config: .*virtioforwarder:\d+: VIRTIOFWD_LOG_LEVEL: '9' is not allowed; allowed: an integer from 0 to 7$/m);
     expect(fs.existsSync(path.join(dir, 'dataplane.sock'))).toBe(false);
   });
@@ -80,7 +80,7 @@ describe('service lifecycle', () => {
       ],
     });
     const r = await execa('node', [FORWARDER_BIN, '--config', fwd.configPath], { reject: false });
-    expect(r.exitCode).toBe(1);
+    expect(r.exitCode).toBe(78);
     const lines = r.stderr.split('\n').filter((l) => l.includes('pre-flight'));
     expect(lines[0]).toBe(`<3>virtio-forwarder: pre-flight: VIRTIOFWD_HUGETLBFS_MOUNT_POINT: no hugetlbfs is mounted on ${dir}/not-huge ` +
       `(mkdir -p ${dir}/not-huge && mount -t hugetlbfs -o pagesize=2M nodev ${dir}/not-huge)`);

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, test } from '@jest/globals';
-import { DEFAULT_SETTINGS, parseSchedulerArgs, type SchedulerRun } from '@vio4wd/core-scheduler';
+import { accessProblems, DEFAULT_SETTINGS, parseSchedulerArgs, type SchedulerRun } from '@vio4wd/core-scheduler';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'v4-schcli-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -39,5 +39,24 @@ describe('vio4wd_core_scheduler settings', () => {
     expect(r.logLevel).toBe(3);
     expect([r.options.pollIntervalS, r.options.settings.globalNuma, [...r.options.pinned], r.options.settings.sensitivity, r.options.statsEp, r.options.dryRun])
       .toEqual([0.5, false, [3], 0.1, 'ipc:///y', true]);
+  });
+});
+
+describe('vio4wd_core_scheduler as a service: what only an operator can fix', () => {
+  test('a configuration file with a bad value exits 78 (RestartPreventExitStatus=), naming it', async () => {
+    const cfg = path.join(dir, 'bad');
+    fs.writeFileSync(cfg, 'VIO4WD_CORE_SCHED_SENSITIVITY=2\n');
+    const errs: string[] = [];
+    expect(await parseSchedulerArgs(['--config', cfg], { out: () => undefined, err: (l) => errs.push(l) })).toBe(78);
+    expect(errs.join('\n')).toMatch(/VIO4WD_CORE_SCHED_SENSITIVITY/);
+    // Bad usage stays 2.
+    expect(await parseSchedulerArgs(['--config', cfg, '--sustain', '0'], { out: () => undefined, err: () => undefined })).toBe(2);
+  });
+
+  test('a socket group the host lacks, and an endpoint that refuses this process, are named; one not there yet is not', async () => {
+    const missing = await accessProblems('vio4wd-no-such-group', [`ipc://${dir}/stats`, `ipc://${dir}/stats`]);
+    expect(missing).toEqual([expect.stringMatching(/^VIRTIOFWD_SOCKET_GROUP=vio4wd-no-such-group: no such group on this host/)]);
+    expect(await accessProblems('root', [`ipc://${dir}/not-there-yet`])).toEqual([]);
+    expect(await accessProblems('vio4wd-no-such-group', ['tcp://127.0.0.1:5555'])).toEqual([]);
   });
 });

@@ -5,6 +5,14 @@ import type { Argv } from 'yargs';
 /** Exit code of bad usage or bad configuration (as argparse and the original tools). */
 export const EXIT_USAGE = 2;
 
+/**
+ * Exit code of a service (virtio-forwarder, vio4wd_core_scheduler) that
+ * cannot run until an operator fixes its configuration or the host (sysexits'
+ * EX_CONFIG). Both units list it in RestartPreventExitStatus=: systemd does
+ * not restart them on it, and keeps restarting them after a crash.
+ */
+export const EXIT_CONFIG = 78;
+
 /** The arguments, or the exit code: 0 after --help (yargs printed it), 2 for bad usage (the reason went to err). */
 export async function parseOrFail<T>(y: Argv<T>, io: { err(line: string): void }): Promise<T | number> {
   let failed = false;

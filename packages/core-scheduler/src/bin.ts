@@ -2,7 +2,8 @@
 // vio4wd_core_scheduler (also vio4wd-core-scheduler): the load balancer service.
 import fs from 'node:fs';
 import { execa } from 'execa';
-import { createLogger } from '@vio4wd/common';
+import { createLogger, EXIT_CONFIG, productVersion } from '@vio4wd/common';
+import { accessProblems } from './access.js';
 import { parseSchedulerArgs } from './cli.js';
 import { CoreScheduler } from './scheduler.js';
 
@@ -17,9 +18,16 @@ async function main(): Promise<number> {
   const log = createLogger(SERVICE, run.logLevel);
   const o = run.options;
   const s = o.settings;
-  log.notice(`starting: stats ${o.statsEp}, core scheduling ${o.schedEp}, every ${o.pollIntervalS} s; ` +
+  log.notice(`vio4wd ${productVersion()} starting: stats ${o.statsEp}, core scheduling ${o.schedEp}, every ${o.pollIntervalS} s; ` +
     `overload above ${s.loadThreshold} for ${s.sustainIntervals} polls, sensitivity ${s.sensitivity}, ` +
     `${s.globalNuma ? 'any NUMA node' : 'NUMA-local'}${o.pinned.size ? `, relays ${[...o.pinned].join(',')} kept where pinned` : ''}${o.dryRun ? ', dry run' : ''}`);
+
+  // Endpoints it can never reach: say why once, and stay down (RestartPreventExitStatus=).
+  const problems = await accessProblems(run.socketGroup, [o.statsEp, o.schedEp]);
+  if (problems.length > 0) {
+    for (const p of problems) log.error(p);
+    return EXIT_CONFIG;
+  }
 
   const sched = new CoreScheduler(o, log);
   const stop = new AbortController();

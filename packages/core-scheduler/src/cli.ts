@@ -1,6 +1,7 @@
 // vio4wd_core_scheduler's command line: the original's flags, the
 // configuration file's VIO4WD_CORE_SCHED_* as defaults.
 import yargs from 'yargs';
+import { EXIT_CONFIG } from '@vio4wd/common';
 import { checkNumber, endpointOptions, EXIT_USAGE, parseOrFail, readConfig, UsageError, type Io } from './options.js';
 import { DEFAULT_SETTINGS } from './plan.js';
 import type { SchedulerOptions } from './scheduler.js';
@@ -10,9 +11,11 @@ export interface SchedulerRun {
   logLevel: number;
   /** Where the READY=1 helper lives (beside the dataplane). */
   notifyHelper: string;
+  /** VIRTIOFWD_SOCKET_GROUP: the group of the forwarder's ipc endpoints. */
+  socketGroup: string;
 }
 
-/** The run's settings, or the exit code (0 after --help, 2 for bad usage). */
+/** The run's settings, or the exit code (0 after --help, 2 for bad usage, 78 for a configuration file it cannot use). */
 export async function parseSchedulerArgs(argv: string[], io: Io): Promise<SchedulerRun | number> {
   const a = await parseOrFail(
     endpointOptions(yargs(argv))
@@ -38,31 +41,40 @@ export async function parseSchedulerArgs(argv: string[], io: Io): Promise<Schedu
     checkNumber('load-threshold', a['load-threshold'], 0, 1, { aboveLo: true });
     checkNumber('sustain', a.sustain, 1, 1000, { int: true });
     checkNumber('timeout', a.timeout, 10, 60000, { int: true });
-    const c = readConfig(a.config);
-    const cs = c.coreSched;
-    const keepPins = a['keep-pins'] ?? cs.keepPins;
-    return {
-      logLevel: a.loglevel ?? cs.logLevel,
-      notifyHelper: c.dataplaneBinary.replace(/[^/]+$/, 'vio4wd-notify'),
-      options: {
-        statsEp: a['stats-ep'] ?? c.zmqStatsEp,
-        schedEp: a['sched-ep'] ?? c.zmqCoreSchedEp,
-        pollIntervalS: a['poll-interval'] ?? cs.pollIntervalS,
-        dryRun: a['dry-run'],
-        timeoutMs: a.timeout,
-        pinned: new Set(keepPins ? c.cpuPins.map((p) => p.relay) : []),
-        settings: {
-          ...DEFAULT_SETTINGS,
-          sensitivity: a.sensitivity ?? cs.sensitivity,
-          loadThreshold: a['load-threshold'] ?? cs.loadThreshold,
-          sustainIntervals: a.sustain ?? cs.sustainIntervals,
-          globalNuma: a['global-numa-opt'] ?? cs.globalNumaOpt,
-        },
-      },
-    };
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     io.err(e.message);
     return EXIT_USAGE;
   }
+  // Only an operator can fix the file: the service is not restarted for it.
+  let c;
+  try {
+    c = readConfig(a.config);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    io.err(e.message);
+    return EXIT_CONFIG;
+  }
+  const cs = c.coreSched;
+  const keepPins = a['keep-pins'] ?? cs.keepPins;
+  return {
+    logLevel: a.loglevel ?? cs.logLevel,
+    notifyHelper: c.dataplaneBinary.replace(/[^/]+$/, 'vio4wd-notify'),
+    socketGroup: c.socketGroup,
+    options: {
+      statsEp: a['stats-ep'] ?? c.zmqStatsEp,
+      schedEp: a['sched-ep'] ?? c.zmqCoreSchedEp,
+      pollIntervalS: a['poll-interval'] ?? cs.pollIntervalS,
+      dryRun: a['dry-run'],
+      timeoutMs: a.timeout,
+      pinned: new Set(keepPins ? c.cpuPins.map((p) => p.relay) : []),
+      settings: {
+        ...DEFAULT_SETTINGS,
+        sensitivity: a.sensitivity ?? cs.sensitivity,
+        loadThreshold: a['load-threshold'] ?? cs.loadThreshold,
+        sustainIntervals: a.sustain ?? cs.sustainIntervals,
+        globalNuma: a['global-numa-opt'] ?? cs.globalNumaOpt,
+      },
+    },
+  };
 }

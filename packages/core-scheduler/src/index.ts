@@ -1,3 +1,4 @@
+export * from './access.js';
 export * from './cli.js';
 export * from './cpu-map.js';
 export * from './load.js';

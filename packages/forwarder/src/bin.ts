@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // virtio-forwarder daemon entry point.
 import { parseArgs } from 'node:util';
-import { ConfigError, createLogger, DEFAULT_CONFIG_PATH, loadConfig } from '@vio4wd/common';
+import { ConfigError, createLogger, DEFAULT_CONFIG_PATH, EXIT_CONFIG, loadConfig, productVersion } from '@vio4wd/common';
 import { PreflightError } from './preflight.js';
 import { Supervisor } from './supervisor.js';
 
@@ -19,7 +19,9 @@ Options:
   -h, --help          show this help
 
 Signals: SIGTERM and SIGINT stop every relay and exit 0.
-Exit status: 0 stopped cleanly, 1 bad configuration or a failed start, 2 bad usage.
+Exit status: 0 stopped cleanly, 1 a failed start or a dataplane that kept
+dying (systemd restarts it), 2 bad usage, 78 a bad configuration or a host
+that fails the pre-flight checks (systemd does not restart it: fix and start).
 Logs go to stdout/stderr with syslog priority prefixes (journalctl -u virtio-forwarder).
 `;
 
@@ -44,9 +46,10 @@ async function main(): Promise<number> {
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     for (const p of e.problems) bootLog.error(`config: ${p}`);
-    return 1;
+    return EXIT_CONFIG;
   }
   const log = createLogger('virtio-forwarder', loaded.config.logLevel);
+  log.notice(`vio4wd ${productVersion()} starting (Node.js ${process.version}, ${values.config})`);
   for (const w of loaded.warnings) log.warning(w);
 
   const supervisor = new Supervisor(loaded.config, log);
@@ -73,10 +76,13 @@ async function main(): Promise<number> {
   try {
     await supervisor.start();
   } catch (e) {
-    if (e instanceof PreflightError) for (const p of e.problems) log.error(`pre-flight: ${p}`);
-    else log.error(e instanceof Error ? e.message : String(e));
+    let code = 1;
+    if (e instanceof PreflightError) {
+      for (const p of e.problems) log.error(`pre-flight: ${p}`);
+      code = EXIT_CONFIG;
+    } else log.error(e instanceof Error ? e.message : String(e));
     await supervisor.stop();
-    return 1;
+    return code;
   }
   return -1; // keep running
 }

@@ -26,6 +26,11 @@ export function ealArgs(config: Config): string[] {
   if (config.eal.noHuge) args.push('--no-huge', '-m', String(config.eal.memoryMb));
   // Unlinked hugepage files: nothing is left behind, even after a kill -9.
   else args.push('--huge-dir', config.hugetlbfsMountPoint, '--huge-unlink');
+  // No DPDK telemetry socket (/var/run/dpdk/<prefix>/dpdk_telemetry.v2):
+  // nothing reads it, the stats endpoint serves the counters, and without it
+  // DPDK logs a warning on every start ("No legacy callbacks, legacy socket
+  // not created") that operators would be paged for.
+  args.push('--no-telemetry');
   // DPDK levels are syslog priorities + 1; vhost-user chatter only when debugging.
   args.push(`--log-level=${config.logLevel + 1}`);
   if (config.logLevel < 7) args.push(`--log-level=lib.vhost.*:${Math.min(config.logLevel, 4) + 1}`);

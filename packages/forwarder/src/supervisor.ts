@@ -78,6 +78,7 @@ export class Supervisor {
   }
 
   private persist(all: RelaySpec[]): void {
+    this.refreshStatus();
     try {
       this.state.save(all.filter((r) => r.origin !== 'static'));
     } catch (e) {
@@ -193,9 +194,24 @@ export class Supervisor {
     }
     this.writePidFile();
     this.readySince = Date.now();
-    const status = `${this.table.all().length} relay(s), vhost-user ${c.vhostClient ? 'client' : 'server'} mode`;
+    const status = this.statusText();
     this.log.notice(`ready: ${status}`);
     await this.notifyReady(status);
+  }
+
+  private statusText(): string {
+    return `${this.table.all().length} relay(s), vhost-user ${this.config.vhostClient ? 'client' : 'server'} mode`;
+  }
+
+  /**
+   * Once ready, the Status= that systemctl status shows follows the number
+   * of relays (READY=1 again with it: harmless to a running service). Best
+   * effort: a dataplane that is restarting is told at its next ready.
+   */
+  private refreshStatus(): void {
+    const client = this.dataplane.client;
+    if (!process.env.NOTIFY_SOCKET || this.readySince === 0 || this.stopping || !client) return;
+    client.notifyReady(this.statusText()).catch((e: unknown) => this.log.debug(`Status= not updated: ${errorText(e)}`));
   }
 
   /**
