@@ -2,7 +2,8 @@
 # The Debian package as an operator runs it, under a real systemd: a Debian
 # 12 root file system (mmdebstrap, cached; test/system/lib.sh) booted by
 # systemd-nspawn, the .deb installed with apt (its Depends from Debian,
-# Node.js 18 among them), /etc/default/virtioforwarder edited, both shipped
+# Node.js 18 among them; without Recommends, which apt's own Recommends would
+# keep after the purge), /etc/default/virtioforwarder edited, both shipped
 # units started with systemctl. VMs are dpdk-testpmd virtio_user processes on
 # this host, on sockets in a directory bound into the container; VFs are
 # net_null aliases (the shipped unit as it is) and af_packet on a veth pair
@@ -183,7 +184,7 @@ ct_boot "$name" "$root" --bind="$work/huge:/mnt/huge" --bind="$vhost:/var/lib/vh
 ok "container booted: systemd $(ct systemctl --version | head -n 1 | cut -d' ' -f2), $(ct systemctl is-system-running || true)"
 
 snapshot() { # the container's files, minus what systemd, apt and the journal change by themselves
-  (cd "$root" && find . -xdev \( -path ./proc -o -path ./sys -o -path ./dev -o -path ./run -o -path ./tmp/systemd-private-\* \
+  (cd "$root" && find . -xdev \( -path ./proc -o -path ./sys -o -path ./dev -o -path ./run -o -path ./tmp/systemd-private-\* -o -path ./var/tmp/systemd-private-\* \
       -o -path ./var/log -o -path ./var/cache/apt -o -path ./var/lib/apt -o -path ./var/lib/systemd -o -path ./root/debs \
       -o -path ./var/cache/debconf -o -path ./var/cache/ldconfig \) -prune -o -print) \
     | grep -Ev '^\./var/lib/dpkg/(status|status-old|available|lock|lock-frontend|triggers|updates|diversions|statoverride|cmethopt|parts)|^\./etc/ld\.so\.cache$' \
@@ -193,7 +194,7 @@ snapshot > "$work/before"
 
 # ---------------------------------------------------------------- install
 ct apt-get update -qq
-ct env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "/root/debs/$(basename "$deb")" >"$log/apt-install" 2>&1 ||
+ct env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "/root/debs/$(basename "$deb")" >"$log/apt-install" 2>&1 ||
   fail "apt install ./$(basename "$deb")"
 ok "apt install ./$(basename "$deb"): $(grep -Eo '[0-9]+ newly installed' "$log/apt-install"), node $(ct node --version)"
 check "the package made the kvm group (the scheduler's SupplementaryGroups=): $(ct getent group kvm)" ct getent group kvm
@@ -415,7 +416,7 @@ check "... both cgroups empty (forwarder: '$(cgroup_procs virtio-forwarder)', sc
   test -z "$(cgroup_procs virtio-forwarder)$(cgroup_procs vio4wd_core_scheduler)"
 none_running() { ! ct pgrep -f 'vio4wd|virtio-forwarder' >/dev/null; }
 check "... no vio4wd process left in the container: '$(ct pgrep -af 'vio4wd|virtio-forwarder' || true)'" none_running
-left=$(ct sh -c 'ls -A /var/run/virtio-forwarder; ls /var/run/virtio-forwarder.pid 2>/dev/null' | tr '\n' ' ')
+left=$(ct sh -c 'ls -A /var/run/virtio-forwarder; ls /var/run/virtio-forwarder.pid 2>/dev/null; true' | tr '\n' ' ')
 check "... endpoints, control socket and PID file gone; the runtime directory keeps only DPDK's (RuntimeDirectoryPreserve=): '$left'" test "$left" = "dpdk "
 check "... the relay's state kept for the next start: $(ct cat /var/lib/vio4wd/relays.json | tr -d '\n' | cut -c1-120)" ct grep -q ping.sock /var/lib/vio4wd/relays.json
 
@@ -427,7 +428,7 @@ wait_for 30 "pings through the client-mode relay" replying
 c5=$(mark)
 main=$(prop virtio-forwarder MainPID)
 sched_main=$(prop vio4wd_core_scheduler MainPID)
-ct env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "/root/debs/$(basename "$deb_new")" >"$log/apt-upgrade" 2>&1 ||
+ct env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "/root/debs/$(basename "$deb_new")" >"$log/apt-upgrade" 2>&1 ||
   fail "apt install ./$(basename "$deb_new") over $version_old"
 check "apt install ./$(basename "$deb_new"): vio4wd $(ct dpkg-query -W -f='${Version}' vio4wd)" test "$(ct dpkg-query -W -f='${Version}' vio4wd)" = "$version_new"
 upgraded() { journal "$c5" -u virtio-forwarder | has "vio4wd $version_new starting" && journal "$c5" -u vio4wd_core_scheduler | has "vio4wd $version_new starting"; }
@@ -442,6 +443,8 @@ check "... the edited /etc/default/virtioforwarder is kept" cmp -s <(ct cat /etc
 check "... no dpkg prompt or conffile copy: $(ct ls /etc/default/ | grep virtioforwarder | tr '\n' ' ')" test "$(ct ls /etc/default/ | grep -c virtioforwarder)" = 1
 
 # ------------------------------------------------------------- purge
+# The operator's own files go first (dpkg leaves a drop-in alone, as it should).
+ct rm -rf /etc/systemd/system/virtio-forwarder.service.d /root/virtioforwarder.good
 ct env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q --autoremove vio4wd >"$log/apt-purge" 2>&1 || fail "apt purge --autoremove vio4wd"
 check "apt purge: both units gone ($(ct systemctl list-unit-files 'virtio-forwarder*' 'vio4wd*' --no-legend | wc -l) unit files)" \
   test "$(ct systemctl list-unit-files 'virtio-forwarder*' 'vio4wd*' --no-legend | wc -l)" = 0
