@@ -52,7 +52,7 @@ describe('vio4wd_core_scheduler rides out a misbehaving forwarder', () => {
     const statsEp = `ipc://${dir}/stats`;
     const schedEp = `ipc://${dir}/core_sched`;
     const proc = execa('node', [SCHED_BIN, '--config', '/nonexistent-is-refused', '--stats-ep', statsEp, '--sched-ep', schedEp], { reject: false });
-    expect((await proc).exitCode).toBe(2);
+    expect((await proc).exitCode).toBe(78);
     expect((await proc).stderr).toMatch(/--config \/nonexistent-is-refused: ENOENT/);
 
     fs.writeFileSync(`${dir}/cfg`, 'VIO4WD_CORE_SCHED_POLL_INTERVAL=0.2\n');
@@ -122,12 +122,12 @@ describe('vio4wd_core_scheduler rides out a misbehaving forwarder', () => {
     expect(r.stderr.trim()).toBe(`<3>vio4wd_core_scheduler: ${message}`);
   });
 
-  test('a bad VIO4WD_CORE_SCHED_* variable exits 2 naming it; the flag wins over a good one', async () => {
+  test('a bad VIO4WD_CORE_SCHED_* variable exits 78 (not restarted by systemd) naming it; the flag wins over a good one', async () => {
     const dir = Forwarder.scratch('schc');
     cleanups.push(async () => fs.rmSync(dir, { recursive: true, force: true }));
     fs.writeFileSync(`${dir}/cfg`, 'VIO4WD_CORE_SCHED_SENSITIVITY=2\n');
     const r = await execa('node', [SCHED_BIN, '--config', `${dir}/cfg`], { reject: false });
-    expect(r.exitCode).toBe(2);
+    expect(r.exitCode).toBe(78);
     expect(r.stderr.trim()).toBe(`<3>vio4wd_core_scheduler: ${dir}/cfg:1: VIO4WD_CORE_SCHED_SENSITIVITY: '2' is not allowed; allowed: a number above 0, at most 1`);
     fs.writeFileSync(`${dir}/cfg`, `VIO4WD_CORE_SCHED_POLL_INTERVAL=30\nVIRTIOFWD_ZMQ_STATS_EP=ipc://${dir}/none\n`);
     const s = execa('node', [SCHED_BIN, '--config', `${dir}/cfg`, '--poll-interval', '0.5', '--timeout', '100'], { reject: false });
