@@ -4,6 +4,11 @@ import * as zmq from 'zeromq';
 
 export class TimeoutError extends Error {}
 
+/** The socket file of an ipc:// endpoint; undefined for other transports. */
+export function ipcPath(endpoint: string): string | undefined {
+  return endpoint.startsWith('ipc://') ? endpoint.slice('ipc://'.length) : undefined;
+}
+
 export async function zmqRequest(endpoint: string, frame: Buffer, timeoutMs = 2000): Promise<Buffer> {
   const client = new ReqClient(endpoint, timeoutMs);
   try {

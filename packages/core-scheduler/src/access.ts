@@ -2,14 +2,10 @@
 // are root:VIRTIOFWD_SOCKET_GROUP 0660, and the service reaches them through
 // that group (its unit's SupplementaryGroups=). Nothing a restart can fix.
 import fs from 'node:fs';
-import { lookUpId } from '@vio4wd/common';
+import { ipcPath, lookUpId } from '@vio4wd/common';
 
 const UNIT = 'vio4wd_core_scheduler';
 const UNIT_GROUP = 'kvm';
-
-function ipcPath(endpoint: string): string | undefined {
-  return endpoint.startsWith('ipc://') ? endpoint.slice('ipc://'.length) : undefined;
-}
 
 /**
  * What stops this process from ever reaching the endpoints, each saying what

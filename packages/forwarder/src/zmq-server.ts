@@ -6,13 +6,13 @@
 // endpoint says so (port control), with a bound on those in progress.
 import fs from 'node:fs';
 import * as zmq from 'zeromq';
-import { WireError, type Logger } from '@vio4wd/common';
+import { ipcPath, WireError, type Logger } from '@vio4wd/common';
 import { LogLimiter } from './log-limit.js';
 
 /** The largest request frame an endpoint reads (a bond of 8 VFs with long names is under 1 KiB). */
 export const MAX_REQUEST_BYTES = 65536;
 
-export interface Endpoint<Req, Rep> {
+export interface ZmqEndpoint<Req, Rep> {
   name: string;
   decode(frame: Buffer): Req;
   handle(req: Req): Promise<Rep>;
@@ -41,7 +41,7 @@ export class ZmqServer<Req, Rep> {
 
   constructor(
     readonly address: string,
-    private readonly endpoint: Endpoint<Req, Rep>,
+    private readonly endpoint: ZmqEndpoint<Req, Rep>,
     private readonly log: Logger,
     /** Called if the endpoint stops serving on its own (the socket failed). */
     private readonly onFatal: (why: string) => void,
@@ -50,8 +50,8 @@ export class ZmqServer<Req, Rep> {
   }
 
   async start(group?: number): Promise<void> {
-    if (this.address.startsWith('ipc://')) {
-      const path = this.address.slice('ipc://'.length);
+    const path = ipcPath(this.address);
+    if (path !== undefined) {
       fs.rmSync(path, { force: true });
       await this.sock.bind(this.address);
       fs.chmodSync(path, 0o660);
@@ -133,6 +133,7 @@ export class ZmqServer<Req, Rep> {
     this.closed = true;
     this.sock.close();
     await this.loop?.catch(() => undefined);
-    if (this.address.startsWith('ipc://')) fs.rmSync(this.address.slice('ipc://'.length), { force: true });
+    const path = ipcPath(this.address);
+    if (path !== undefined) fs.rmSync(path, { force: true });
   }
 }

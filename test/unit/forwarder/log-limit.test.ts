@@ -1,18 +1,7 @@
 // The limiter on warnings that clients can trigger at will.
 import { describe, expect, test } from '@jest/globals';
-import type { Logger } from '@vio4wd/common';
 import { LogLimiter } from '@vio4wd/forwarder';
-
-function capture(): { log: Logger; lines: string[] } {
-  const lines: string[] = [];
-  const keep = (level: string) => (msg: string) => {
-    lines.push(`${level} ${msg}`);
-    return undefined as never;
-  };
-  const log = { emerg: keep('emerg'), alert: keep('alert'), crit: keep('crit'), error: keep('error'), warning: keep('warning'),
-    notice: keep('notice'), info: keep('info'), debug: keep('debug') } as unknown as Logger;
-  return { log, lines };
-}
+import { captureLog as capture } from '../../lib/log-capture.js';
 
 describe('LogLimiter', () => {
   test('a burst: the first few lines, one line saying the rest are counted, then their count at the end of the window', async () => {

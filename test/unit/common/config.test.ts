@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import { allowedSocketDirs, ConfigError, parseConfig, parseCpuList, socketPathFor } from '@vio4wd/common';
-import { ROOT } from '../lib/forwarder.js';
+import { ROOT } from '../../lib/forwarder.js';
 
 const base = 'VIRTIOFWD_CPU_MASK=1\n';
 /** A 4-CPU host, whatever machine runs the test. */

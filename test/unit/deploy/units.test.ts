@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, test } from '@jest/globals';
 import { execa } from 'execa';
-import { ROOT } from '../lib/forwarder.js';
+import { ROOT } from '../../lib/forwarder.js';
 
 const UNITS = path.join(ROOT, 'deploy/systemd');
 
