@@ -1,6 +1,15 @@
 // What every vio4wd command does with its yargs parser: parse strictly and
 // report bad usage through the command's own error stream, never exiting.
+import { createRequire } from 'node:module';
 import type { Argv } from 'yargs';
+
+/**
+ * A yargs parser of argv. Every command makes its parser here, from yargs's
+ * CommonJS build: the ES module build of yargs 17 wraps help at a fixed
+ * column in the middle of words (yargs/yargs#2112), the CommonJS one at word
+ * boundaries. (yargs 18 fixes it, but needs Node.js 20.19: Debian 12 has 18.)
+ */
+export const cliParser = createRequire(import.meta.url)('yargs') as (argv: readonly string[]) => Argv;
 
 /** Exit code of bad usage or bad configuration (as argparse and the original tools). */
 export const EXIT_USAGE = 2;

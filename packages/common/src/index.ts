@@ -6,6 +6,7 @@ export * from './load.js';
 export * from './logger.js';
 export * from './pci.js';
 export * from './system-ids.js';
+export * from './stdio.js';
 export * from './text-format.js';
 export * from './version.js';
 export * from './vhost-path.js';

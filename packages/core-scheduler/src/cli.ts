@@ -1,7 +1,6 @@
 // vio4wd_core_scheduler's command line: the original's flags, the
 // configuration file's VIO4WD_CORE_SCHED_* as defaults.
-import yargs from 'yargs';
-import { EXIT_CONFIG } from '@vio4wd/common';
+import { cliParser, EXIT_CONFIG } from '@vio4wd/common';
 import { checkNumber, endpointOptions, EXIT_USAGE, parseOrFail, readConfig, UsageError, type Io } from './options.js';
 import { DEFAULT_SETTINGS } from './plan.js';
 import type { SchedulerOptions } from './scheduler.js';
@@ -18,7 +17,7 @@ export interface SchedulerRun {
 /** The run's settings, or the exit code (0 after --help, 2 for bad usage, 78 for a configuration file it cannot use). */
 export async function parseSchedulerArgs(argv: string[], io: Io): Promise<SchedulerRun | number> {
   const a = await parseOrFail(
-    endpointOptions(yargs(argv))
+    endpointOptions(cliParser(argv))
       .scriptName('vio4wd-core-scheduler')
       .usage('$0 [options]\n\nMoves relay directions between virtio-forwarder\'s worker CPUs on their measured load (docs/core-scheduler.md).\nThe forwarder needs VIO4WD_CORE_SCHED_ENABLE=true.')
       .option('poll-interval', { type: 'number', describe: 'seconds between load samples [default: VIO4WD_CORE_SCHED_POLL_INTERVAL, 5]' })

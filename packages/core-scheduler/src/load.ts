@@ -2,8 +2,7 @@
 // load over the last interval and the relays it serves; refreshed in place
 // on a terminal, plain text otherwise.
 import { setTimeout as sleep } from 'node:timers/promises';
-import yargs from 'yargs';
-import { busyShare, ReqClient, type StatsResponse } from '@vio4wd/common';
+import { busyShare, cliParser, ReqClient, type StatsResponse } from '@vio4wd/common';
 import { cpuMap, formatView, readStats } from './cpu-map.js';
 import { checkNumber, endpointOptions, EXIT_USAGE, parseOrFail, readConfig, UsageError, type Io } from './options.js';
 
@@ -28,7 +27,7 @@ export function loadLines(before: StatsResponse, after: StatsResponse): string[]
 
 export async function runLoad(argv: string[], io: Io, tty = false, signal?: AbortSignal): Promise<number> {
   const a = await parseOrFail(
-    endpointOptions(yargs(argv))
+    endpointOptions(cliParser(argv))
       .scriptName('vio4wd-load')
       .usage('$0 [--interval S] [--once]\n\nThe load of each worker CPU (share of time spent moving packets) and the relays it serves.')
       .option('interval', { alias: 'poll-interval', type: 'number', default: 1, describe: 'seconds between refreshes (0.1-60)' })

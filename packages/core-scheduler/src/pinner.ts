@@ -1,8 +1,7 @@
 // vio4wd-pinner (virtioforwarder_core_pinner): the relay-to-CPU map, and
 // run-time pins in the configuration file's syntax --virtio-cpu=RN:Ci[,Cj]
 // (Ci serves VF->VM, Cj VM->VF; one CPU serves both).
-import yargs from 'yargs';
-import { CoreSchedOp, CoreSchedStatus, MAX_RELAYS, ReqClient, wire, type RelayCpu } from '@vio4wd/common';
+import { cliParser, CoreSchedOp, CoreSchedStatus, MAX_RELAYS, type RelayCpu, ReqClient, wire } from '@vio4wd/common';
 import { cpuMap, formatView, readStats } from './cpu-map.js';
 import { endpointOptions, EXIT_USAGE, parseOrFail, readConfig, UsageError, type Io } from './options.js';
 
@@ -17,7 +16,7 @@ export function parsePin(text: string): RelayCpu {
 
 export async function runPinner(argv: string[], io: Io): Promise<number> {
   const a = await parseOrFail(
-    endpointOptions(yargs(argv))
+    endpointOptions(cliParser(argv))
       .scriptName('vio4wd-pinner')
       .usage('$0 [--virtio-cpu=RN:Ci[,Cj] ...]\n\nWithout arguments: each worker CPU and the relays it serves.\n' +
         'With --virtio-cpu: pin relay RN\'s VF->VM direction to CPU Ci and its VM->VF direction to Cj (Ci if omitted),\n' +

@@ -22,7 +22,8 @@ Signals: SIGTERM and SIGINT stop every relay and exit 0.
 Exit status: 0 stopped cleanly, 1 a failed start or a dataplane that kept
 dying (systemd restarts it), 2 bad usage, 78 a bad configuration or a host
 that fails the pre-flight checks (systemd does not restart it: fix and start).
-Logs go to stdout/stderr with syslog priority prefixes (journalctl -u virtio-forwarder).
+Logs go to stdout/stderr with syslog priority prefixes
+(journalctl -u virtio-forwarder).
 `;
 
 async function main(): Promise<number> {

@@ -1,8 +1,6 @@
 #!/usr/bin/env node
+import { consoleLines } from '@vio4wd/common';
 import { runCli } from './cli.js';
 
-const code = await runCli(process.argv.slice(2), {
-  out: (l) => process.stdout.write(`${l}\n`),
-  err: (l) => process.stderr.write(`${l}\n`),
-});
+const code = await runCli(process.argv.slice(2), consoleLines());
 process.exitCode = code;

@@ -1,7 +1,8 @@
 // vio4wd-portctl: the port-control client, with the original client's
 // verbs, options and exit codes (0 OK, 1 ERROR reply).
-import yargs, { type Argv } from 'yargs';
+import type { Argv } from 'yargs';
 import {
+  cliParser,
   parsePciAddress,
   PortControlOp,
   PortControlStatus,
@@ -78,7 +79,7 @@ const VERBS: [string, PortControlOpName, string][] = [
 ];
 
 export function buildCli(argv: string[], io: Io, done: (code: number) => void): Argv {
-  let cli = yargs(argv)
+  let cli = cliParser(argv)
     .scriptName('vio4wd-portctl')
     .usage('$0 <op> [options]\n\nAdd and remove virtio-forwarder relays at run time.')
     .option('pci-addr', { type: 'string', array: true, default: [], describe: 'VF PCI address (DDDD:BB:SS.F); repeat for a bond' })

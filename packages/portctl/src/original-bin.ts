@@ -6,10 +6,8 @@
 // 0 done, 1 anything else the daemon or the transport did (here: refused
 // or no reply), 2 bad usage. Its test-only flags (--send-garbage,
 // --crash-after-send) are not offered.
+import { consoleLines } from '@vio4wd/common';
 import { EXIT_NO_REPLY, EXIT_REFUSED, runCli } from './cli.js';
 
-const code = await runCli(process.argv.slice(2), {
-  out: (l) => process.stdout.write(`${l}\n`),
-  err: (l) => process.stderr.write(`${l}\n`),
-});
+const code = await runCli(process.argv.slice(2), consoleLines());
 process.exitCode = code === EXIT_NO_REPLY ? EXIT_REFUSED : code;

@@ -1,7 +1,5 @@
 #!/usr/bin/env node
+import { consoleLines } from '@vio4wd/common';
 import { runCli } from './cli.js';
 
-process.exitCode = await runCli(process.argv.slice(2), {
-  out: (l) => process.stdout.write(`${l}\n`),
-  err: (l) => process.stderr.write(`${l}\n`),
-});
+process.exitCode = await runCli(process.argv.slice(2), consoleLines());

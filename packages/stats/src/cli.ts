@@ -1,6 +1,5 @@
 // vio4wd-stats: relay counters and rates from the stats endpoint.
-import yargs from 'yargs';
-import { MAX_RELAYS, MAX_STATS_DELAY_MS, parseOrFail, StatsStatus, TimeoutError, wire, zmqRequest, type RelayState } from '@vio4wd/common';
+import { cliParser, MAX_RELAYS, MAX_STATS_DELAY_MS, parseOrFail, type RelayState, StatsStatus, TimeoutError, wire, zmqRequest } from '@vio4wd/common';
 
 export const DEFAULT_STATS_EP = 'ipc:///var/run/virtio-forwarder/stats';
 
@@ -29,7 +28,7 @@ export function formatRelay(r: RelayState): string[] {
 }
 
 export async function runCli(argv: string[], io: Io): Promise<number> {
-  const a = await parseOrFail(yargs(argv)
+  const a = await parseOrFail(cliParser(argv)
     .scriptName('vio4wd-stats')
     .usage('$0 [options]\n\nShow virtio-forwarder relay statistics.')
     .option('relay', { type: 'number', array: true, default: [], describe: 'relay id (repeat; default all)' })

@@ -6,8 +6,7 @@
 //   protobuf  the reply in protobuf's text format, as the official runtime
 //             prints it.
 // Exit codes: 0 done, 1 refused or no reply, 2 bad usage.
-import yargs from 'yargs';
-import { has, parseOrFail, pyFloat, StatsStatus, textFormat, wire, zmqRequest, type WireMessage } from '@vio4wd/common';
+import { cliParser, has, parseOrFail, pyFloat, StatsStatus, textFormat, wire, type WireMessage, zmqRequest } from '@vio4wd/common';
 import { checkDelay, DEFAULT_STATS_EP, type Io } from './cli.js';
 
 type Msg = WireMessage & Record<string, unknown>;
@@ -58,7 +57,7 @@ export function flatLines(reply: WireMessage, suppressZero: boolean): string[] {
 }
 
 export async function runOriginalStats(argv: string[], io: Io): Promise<number> {
-  const a = await parseOrFail(yargs(argv)
+  const a = await parseOrFail(cliParser(argv)
     .scriptName('virtioforwarder_stats.py')
     .usage('$0 [options]\n\nvirtio-forwarder relay statistics, in the original tool\'s output formats.')
     .option('stats-ep', { type: 'string', default: DEFAULT_STATS_EP, describe: 'ZeroMQ statistics endpoint' })
