@@ -24,6 +24,7 @@
 
 #include "control.h"
 #include "log.h"
+#include "num.h"
 #include "options.h"
 #include "pools.h"
 #include "relay.h"
@@ -86,7 +87,6 @@ static int parse_options(int argc, char **argv, struct options *o)
 	dp_opts.socket_gid = -1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		char *end;
 		unsigned long v;
 
 		switch (c) {
@@ -94,18 +94,14 @@ static int parse_options(int argc, char **argv, struct options *o)
 			o->control_socket = optarg;
 			break;
 		case 'i':
-			errno = 0;
-			v = strtoul(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || optarg[0] == '\0' || v > 1000) {
+			if (parse_uint(optarg, 1000, &v) != 0) {
 				fprintf(stderr, "<3>--idle-sleep-us must be 0 to 1000\n");
 				return -1;
 			}
 			o->idle_sleep_us = (unsigned int)v;
 			break;
 		case 'H':
-			errno = 0;
-			v = strtoul(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || optarg[0] == '\0' || optarg[0] == '-' || v > 1000000) {
+			if (parse_uint(optarg, 1000000, &v) != 0) {
 				fprintf(stderr, "<3>--hold-us must be 0 to 1000000\n");
 				return -1;
 			}
@@ -122,9 +118,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'u':
 		case 'g':
-			errno = 0;
-			v = strtoul(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || optarg[0] == '\0' || optarg[0] == '-' || v >= INT_MAX) {
+			if (parse_uint(optarg, INT_MAX - 1, &v) != 0) {
 				fprintf(stderr, "<3>--socket-%s takes a numeric id\n", c == 'u' ? "owner" : "group");
 				return -1;
 			}

@@ -9,23 +9,14 @@
 #include <rte_common.h>
 #include <rte_dev.h>
 
+#include "relay_request.h"
 #include "sockpath.h"
 
-#define MAX_RELAYS 64
 /* Queue pairs a relay serves on the VM side (the guide's maximum). */
 #define MAX_QUEUE_PAIRS 32
 #define BURST 32
-#define VF_ARGS_MAX 1024
-#define BOND_MEMBERS_MAX 8
-#define BOND_NAME_MAX 64
 
 struct rte_mempool;
-
-enum direction {
-	DIR_VF_TO_VM = 0,
-	DIR_VM_TO_VF = 1,
-	DIR_COUNT = 2,
-};
 
 /*
  * Counters of one direction. Only the worker that owns the direction writes
@@ -101,16 +92,6 @@ struct relay {
 	/* What the VM negotiated, read at connect: the control thread must not
 	 * ask the vhost library about a device that may be going away. Atomic. */
 	uint64_t vhost_features;
-};
-
-struct relay_request {
-	unsigned int id;
-	const char *vf;
-	const char *vhost_path;
-	bool vhost_client;
-	int cpu[DIR_COUNT];       /* -1: least busy worker */
-	const char *bond;         /* NULL, or the bond's name: vf lists the members */
-	unsigned int bond_mode;   /* 0-6, as rte_eth_bond */
 };
 
 int relay_table_init(void);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "num.h"
 #include "request.h"
 
 struct op_spec {
@@ -42,20 +43,6 @@ static int in_list(const char *const *list, const char *key)
 	for (; *list != NULL; list++)
 		if (strcmp(*list, key) == 0)
 			return 1;
-	return 0;
-}
-
-/* Decimal, no sign, no leading junk, at most max. */
-static int parse_uint(const char *s, unsigned long max, unsigned long *out)
-{
-	char *end;
-
-	if (s[0] < '0' || s[0] > '9' || strlen(s) > 10)
-		return -1;
-	errno = 0;
-	*out = strtoul(s, &end, 10);
-	if (errno != 0 || *end != '\0' || *out > max)
-		return -1;
 	return 0;
 }
 

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "relay.h"
+#include "relay_request.h"
 
 #define REQUEST_MAX 4096
 #define STATUS_MAX 256

@@ -12,7 +12,8 @@
  *                 [--queues 1]  (queue pairs on the VM port; flow f is sent on queue
  *                               f % queues, and received on any)
  *                 [--count N [--pps R]]  (send exactly N per side, at most R per
- *                               second, drain duration-ms, report totals,
+ *                               second, or fewer if SIGUSR2 says stop sending
+ *                               (the totals say how many), drain duration-ms, report totals,
  *                               packets received out of order within their flow,
  *                               flows seen on more than one VM queue, and the
  *                               packets each VM queue received)
@@ -39,6 +40,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +54,8 @@
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 #include <rte_udp.h>
+
+#include "num.h"
 
 #define BURST 32
 #define NB_MBUF 16383
@@ -96,6 +100,7 @@ static double ns_per_tsc;
 
 static volatile int quit;
 static volatile sig_atomic_t sample_asked;
+static volatile sig_atomic_t finish_asked;
 
 static void on_signal(int sig)
 {
@@ -107,6 +112,12 @@ static void on_sample(int sig)
 {
 	(void)sig;
 	sample_asked = 1;
+}
+
+static void on_finish(int sig)
+{
+	(void)sig;
+	finish_asked = 1;
 }
 
 static int port_by_name(const char *name, uint16_t *port)
@@ -333,7 +344,7 @@ int main(int argc, char **argv)
 	struct rte_mempool *pool;
 	uint64_t hz, t_start, t_end, vm_rx0, vf_rx0, vm_tx0, vf_tx0, last, paused = 0;
 	double secs;
-	int n, c;
+	int n, c, bad = 0;
 
 	n = rte_eal_init(argc, argv);
 	if (n < 0)
@@ -346,20 +357,20 @@ int main(int argc, char **argv)
 		case 'm': vm_name = optarg; break;
 		case 'f': vf_name = optarg; break;
 		case 'd': dir = optarg; break;
-		case 's': size = strtoul(optarg, NULL, 10); break;
-		case 'w': warmup = strtoul(optarg, NULL, 10); break;
-		case 't': duration = strtoul(optarg, NULL, 10); break;
-		case 'F': flows = strtoul(optarg, NULL, 10); break;
+		case 's': bad |= parse_uint(optarg, ULONG_MAX, &size); break;
+		case 'w': bad |= parse_uint(optarg, ULONG_MAX, &warmup); break;
+		case 't': bad |= parse_uint(optarg, ULONG_MAX, &duration); break;
+		case 'F': bad |= parse_uint(optarg, ULONG_MAX, &flows); break;
 		case 'H': hold = 1; break;
-		case 'c': count = strtoul(optarg, NULL, 10); break;
-		case 'p': pps = strtoul(optarg, NULL, 10); break;
-		case 'q': queues = strtoul(optarg, NULL, 10); break;
+		case 'c': bad |= parse_uint(optarg, ULONG_MAX, &count); break;
+		case 'p': bad |= parse_uint(optarg, ULONG_MAX, &pps); break;
+		case 'q': bad |= parse_uint(optarg, ULONG_MAX, &queues); break;
 		case 'L': latency_mode = 1; break;
 		case 'S': sample = 1; break;
 		default: return 2;
 		}
 	}
-	if (vm_name == NULL || vf_name == NULL || size < 64 || size > 1518 || flows == 0 ||
+	if (bad || vm_name == NULL || vf_name == NULL || size < 64 || size > 1518 || flows == 0 ||
 	    flows > MAX_FLOWS || queues == 0 || queues > MAX_QUEUES ||
 	    duration == 0 || (sample && count != 0) ||
 	    (strcmp(dir, "vm2vf") && strcmp(dir, "vf2vm") && strcmp(dir, "bidir"))) {
@@ -371,6 +382,7 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGUSR1, on_sample);
+	signal(SIGUSR2, on_finish);
 	pool = rte_pktmbuf_pool_create("pktgen", NB_MBUF, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
 	if (pool == NULL || port_by_name(vm_name, &vm.port) || port_by_name(vf_name, &vf.port) ||
 	    port_setup(vm.port, (uint16_t)queues, pool) || port_setup(vf.port, 1, pool))
@@ -403,7 +415,8 @@ int main(int argc, char **argv)
 		uint64_t start = rte_rdtsc();
 
 		vm.limit = vf.limit = count;
-		while (!quit && ((vm.tx && vm.tx_pkts < count) || (vf.tx && vf.tx_pkts < count))) {
+		while (!quit && !finish_asked &&
+		       ((vm.tx && vm.tx_pkts < count) || (vf.tx && vf.tx_pkts < count))) {
 			/* --pps: no more than pps packets per second per side. */
 			uint64_t allowed = pps ? (rte_rdtsc() - start) * pps / hz + BURST : count;
 

@@ -123,14 +123,35 @@ async function startForwarder(dir: string): Promise<Forwarder> {
   return fwd;
 }
 
-function traffic(dir: string, count: number, pps: number): Promise<CountResult>[] {
-  return Array.from({ length: N }, (_, i) =>
-    runCount(`${path.basename(dir)}-${i}`, { memif: `${dir}/m${i}.sock`, vhost: `${dir}/vhost/virtio-forwarder${i}.sock`, count, pps }, cleanups).done);
+/**
+ * Traffic on every relay that runs until finish() (at most `count` packets
+ * each way, a bound far beyond what a test waits for): the test is bounded
+ * by the scheduler's polls, not by how long the traffic happens to last.
+ */
+function traffic(dir: string, count: number, pps: number): { done: Promise<CountResult[]>; finish: () => Promise<CountResult[]>; ended: () => boolean } {
+  const gens = Array.from({ length: N }, (_, i) =>
+    runCount(`${path.basename(dir)}-${i}`, { memif: `${dir}/m${i}.sock`, vhost: `${dir}/vhost/virtio-forwarder${i}.sock`, count, pps }, cleanups));
+  const done = Promise.all(gens.map((g) => g.done));
+  let ended = false;
+  void done.finally(() => {
+    ended = true;
+  });
+  return {
+    done,
+    finish: () => {
+      for (const g of gens) g.finish();
+      return done;
+    },
+    ended: () => ended,
+  };
 }
 
-function expectLossless(results: CountResult[], count: number): void {
+/** Every packet sent each way arrived, in order (a run that sent nothing fails). */
+function expectLossless(results: CountResult[]): void {
   for (const r of results) {
-    expect([r.vm_tx, r.vf_rx, r.vf_tx, r.vm_rx]).toEqual([count, count, count, count]);
+    expect(r.vm_tx).toBeGreaterThan(0);
+    expect(r.vf_tx).toBeGreaterThan(0);
+    expect([r.vf_rx, r.vm_rx]).toEqual([r.vm_tx, r.vf_tx]);
     expect([r.vf_reordered, r.vm_reordered]).toEqual([0, 0]);
   }
 }
@@ -147,10 +168,10 @@ describe('vio4wd_core_scheduler', () => {
     for (let i = 0; i < N; i++) expect((await fwd.portctl('add', `--virtio-id=${i}`, `--pci-addr=${pci(i)}`)).exitCode).toBe(0);
     expect(await placement(fwd)).toEqual(['0:1,1', '1:1,1', '2:1,1']);
 
-    // 40,000 packets/s each way on each relay.
-    const COUNT = 1_000_000;
+    // 40,000 packets/s each way on each relay, until the test has seen what it waits for.
+    const BOUND = 100_000_000;
     const PPS = 40_000;
-    const gens = traffic(dir, COUNT, PPS);
+    const gens = traffic(dir, BOUND, PPS);
     for (let i = 0; i < N; i++) await fwd.waitConnected(i);
 
     // A dry run first: it says what it would move, and nothing moves.
@@ -165,10 +186,6 @@ describe('vio4wd_core_scheduler', () => {
     // The real one.
     const sched = new Scheduler(fwd, []);
     cleanups.push(async () => sched.stop());
-    let trafficDone = false;
-    void Promise.all(gens).finally(() => {
-      trafficDone = true;
-    });
     await sched.waitFor(/moving relay/);
     // Steady load: then at least 6 polls in a row without a move, while the traffic still runs.
     const quietPolls = () => {
@@ -177,24 +194,24 @@ describe('vio4wd_core_scheduler', () => {
       for (const e of events) n = /moving relay/.test(e) ? 0 : n + 1;
       return n;
     };
-    const deadline = Date.now() + 30000;
-    while (quietPolls() < 6 && !trafficDone && Date.now() < deadline) await sleep(100);
-    expect({ quietPolls: quietPolls() >= 6, trafficDone }).toEqual({ quietPolls: true, trafficDone: false });
+    const deadline = Date.now() + 60000;
+    while (quietPolls() < 6 && !gens.ended() && Date.now() < deadline) await sleep(100);
+    expect({ quietPolls: quietPolls() >= 6, trafficEnded: gens.ended() }).toEqual({ quietPolls: true, trafficEnded: false });
     const moved = sched.lines(/moving relay/);
-    const results = await Promise.all(gens);
-    const spread = await placement(fwd);
     const quiet = quietPolls();
     const all = polls(sched);
+    const results = await gens.finish();
+    const spread = await placement(fwd);
     const rebalances = all.filter((p) => p.length > 0).length;
-    console.log(`dry run would have made:\n${dryMoves.join('\n')}\nmoves (${rebalances} rebalance(s) until the traffic ended):\n${sched.lines(/moving relay/).join('\n')}\nplacement after: ${spread.join(' ')}\n` +
-      `polls without a move after the last one, until the traffic ended: ${quiet}\npktgen: ${results.map((r) => JSON.stringify(r)).join('\n')}`);
+    console.log(`dry run would have made:\n${dryMoves.join('\n')}\nmoves (${rebalances} rebalance(s) until ${quiet} quiet polls):\n${moved.join('\n')}\nplacement after: ${spread.join(' ')}\n` +
+      `polls without a move after the last one: ${quiet}\npktgen: ${results.map((r) => JSON.stringify(r)).join('\n')}`);
     // Later polls may rebalance again if the host's load shifts (this machine's CPUs are shared), but never flap.
     expect(moved.length).toBeGreaterThan(0);
     expect(rebalances).toBeLessThanOrEqual(3);
     expect(flaps(all)).toEqual([]);
     const cpus = new Set(spread.flatMap((p) => p.split(':')[1]?.split(',') ?? []));
     expect(cpus.size).toBeGreaterThanOrEqual(2);
-    expectLossless(results, COUNT);
+    expectLossless(results);
 
     // The original's view: the pinner's map and the load monitor match the stats.
     const pin = await execa('node', [PINNER_BIN, '--config', fwd.configPath]);
@@ -223,11 +240,10 @@ describe('vio4wd_core_scheduler', () => {
     const repin = await execa('node', [PINNER_BIN, '--config', fwd.configPath, '--virtio-cpu=0:1', '--virtio-cpu=1:1', '--virtio-cpu=2:1,1'], { reject: false });
     expect(repin.exitCode).toBe(0);
     expect(repin.stdout.split('\n')[0]).toBe('CPU 1: VM->VF 0,1,2  VF->VM 0,1,2');
-    const COUNT2 = 400_000;
     const movesSoFar = sched.lines(/moving relay/).length;
-    const gens2 = traffic(dir, COUNT2, PPS);
+    const gens2 = traffic(dir, BOUND, PPS);
     await sched.waitFor(/moving relay/, movesSoFar + 1);
-    expectLossless(await Promise.all(gens2), COUNT2);
+    expectLossless(await gens2.finish());
     expect(new Set((await placement(fwd)).flatMap((p) => p.split(':')[1]?.split(',') ?? [])).size).toBeGreaterThanOrEqual(2);
     expect(sched.lines(/^<[0-3]>/)).toEqual([]);
     console.log(`the scheduler's journal, notices and warnings:\n${sched.lines(/^<[45]>/).join('\n')}`);

@@ -88,7 +88,12 @@ export interface CountOptions {
  * deep rings on both outer ports, so that a generator briefly descheduled by
  * the test's own processes never overflows one. Stopping it is pushed onto cleanups.
  */
-export function runCount(tag: string, o: CountOptions, cleanups: Cleanup[]): { done: Promise<CountResult>; stop: () => Promise<void> } {
+export function runCount(tag: string, o: CountOptions, cleanups: Cleanup[]): {
+  done: Promise<CountResult>;
+  stop: () => Promise<void>;
+  /** Stop sending now (fewer than count), drain and report what was sent and received. */
+  finish: () => void;
+} {
   const prefix = `${tag}-gen`;
   const vdevQueues = o.vdevQueues ?? 1;
   // --hold: the generator keeps its ports open after it reports, until killed
@@ -122,5 +127,5 @@ export function runCount(tag: string, o: CountOptions, cleanups: Cleanup[]): { d
     });
     void gen.then((r) => reject(new Error(`pktgen exited (${r.signal ?? `exit ${String(r.exitCode)}`}) without a result:\n${out}`)));
   });
-  return { done, stop };
+  return { done, stop, finish: () => void gen.kill('SIGUSR2') };
 }

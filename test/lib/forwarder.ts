@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa, type ResultPromise } from 'execa';
+import { execa, execaSync, type ResultPromise } from 'execa';
 import { wire, zmqRequest, type StatsResponse } from '@vio4wd/common';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -18,7 +18,7 @@ export interface ForwarderOptions {
   vhostClient: boolean;
   /** Extra NAME=value lines. */
   extra?: string[];
-  /** Back the dataplane with 2M hugepages from /mnt/huge instead of --no-huge. */
+  /** Back the dataplane with 2M hugepages (from hugetlbfsMount()) instead of --no-huge. */
   hugepages?: boolean;
 }
 
@@ -32,6 +32,40 @@ export function freeHugepages(): number {
   } catch {
     return 0;
   }
+}
+
+/** The hugetlbfs mounts of 2M pages on this host, as /proc/mounts lists them. */
+export function hugetlbfs2M(mounts = fs.readFileSync('/proc/mounts', 'utf8')): string[] {
+  return mounts.split('\n').map((l) => l.split(' ')).filter((f) => f[2] === 'hugetlbfs' && /(^|,)pagesize=2M(,|$)/.test(f[3] ?? ''))
+    // /proc/mounts escapes a space, tab, newline or backslash in a path as octal.
+    .map((f) => (f[1] ?? '').replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))));
+}
+
+let ownMount: string | undefined;
+
+/**
+ * Where a test's dataplane takes its 2M hugepages from: a hugetlbfs the host
+ * has mounted (CI's /mnt/huge, systemd's /dev/hugepages, wherever), or else
+ * one this test process mounts for itself (and unmounts when it exits).
+ * Each dataplane has its own file prefix, so sharing a mount is safe.
+ */
+export function hugetlbfsMount(): string {
+  const host = hugetlbfs2M()[0];
+  if (host !== undefined) return host;
+  if (ownMount === undefined) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'v4-huge-'));
+    execaSync('mount', ['-t', 'hugetlbfs', '-o', 'pagesize=2M', 'nodev', dir]);
+    ownMount = dir;
+    process.once('exit', () => {
+      try {
+        execaSync('umount', ['-l', dir]);
+        fs.rmdirSync(dir);
+      } catch {
+        // left for the host's tmp cleaner
+      }
+    });
+  }
+  return ownMount;
 }
 
 export class Forwarder {
@@ -64,7 +98,7 @@ export class Forwarder {
       `VIRTIOFWD_PID_DIR=${dir}`,
       `VIO4WD_STATE_DIR=${dir}/state`,
       `VIO4WD_CONTROL_SOCKET=${dir}/dataplane.sock`,
-      ...(opts.hugepages ? ['VIO4WD_NO_HUGE=false', 'VIRTIOFWD_HUGETLBFS_MOUNT_POINT=/mnt/huge'] : ['VIO4WD_NO_HUGE=true', 'VIO4WD_MEMORY_MB=512']),
+      ...(opts.hugepages ? ['VIO4WD_NO_HUGE=false', `VIRTIOFWD_HUGETLBFS_MOUNT_POINT=${hugetlbfsMount()}`] : ['VIO4WD_NO_HUGE=true', 'VIO4WD_MEMORY_MB=512']),
       `VIO4WD_EAL_FILE_PREFIX=vio4wd-${path.basename(dir)}`,
       ...(opts.extra ?? []),
     ];
