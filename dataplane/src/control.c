@@ -3,8 +3,9 @@
  * The control socket: a unix stream socket on which each request and each
  * reply is one frame, a 4-byte big-endian length then the payload.
  * Requests are "key=value" lines (request.c), replies are one JSON object.
- * Served from the main lcore with poll(); never touches the fast path
- * except through the relay table and worker plans.
+ * Served from the main lcore with poll() (main.c's loop); what a request
+ * does is ops.c's. Never touches the fast path except through the relay
+ * table and worker plans.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -17,23 +18,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <rte_cycles.h>
-#include <rte_ethdev.h>
-#include <rte_lcore.h>
-#include <rte_vhost.h>
-
 #include "control.h"
 #include "json.h"
 #include "log.h"
-#include "notify.h"
-#include "relay.h"
+#include "ops.h"
 #include "request.h"
-#include "vhost.h"
-#include "worker.h"
 
 #define MAX_CLIENTS 8
 #define REPLY_MAX (256 * 1024)
-#define PROTOCOL_VERSION 1
 
 struct client {
 	int fd;
@@ -45,7 +37,6 @@ static int listen_fd = -1;
 static char listen_path[108];
 static struct client clients[MAX_CLIENTS];
 static char reply[REPLY_MAX];
-static volatile int *quit_flag;
 
 int control_open(const char *path)
 {
@@ -105,89 +96,11 @@ static void reply_error(struct json *j, int err, const char *msg)
 	json_close(j, '}');
 }
 
-static void put_dir(struct json *j, const char *name, const struct dir_stats *s)
-{
-	json_open(j, name, '{');
-	json_u64(j, "rx_pkts", __atomic_load_n(&s->rx_pkts, __ATOMIC_RELAXED));
-	json_u64(j, "rx_bytes", __atomic_load_n(&s->rx_bytes, __ATOMIC_RELAXED));
-	json_u64(j, "tx_pkts", __atomic_load_n(&s->tx_pkts, __ATOMIC_RELAXED));
-	json_u64(j, "tx_bytes", __atomic_load_n(&s->tx_bytes, __ATOMIC_RELAXED));
-	json_u64(j, "drop_full_pkts", __atomic_load_n(&s->drop_full_pkts, __ATOMIC_RELAXED));
-	json_u64(j, "drop_full_bytes", __atomic_load_n(&s->drop_full_bytes, __ATOMIC_RELAXED));
-	json_u64(j, "drop_nc_pkts", __atomic_load_n(&s->drop_nc_pkts, __ATOMIC_RELAXED));
-	json_u64(j, "drop_nc_bytes", __atomic_load_n(&s->drop_nc_bytes, __ATOMIC_RELAXED));
-	json_u64(j, "busy_cycles", __atomic_load_n(&s->busy_cycles, __ATOMIC_RELAXED));
-	json_close(j, '}');
-}
-
-static void put_relay(struct json *j, const struct relay *r)
-{
-	int socket = relay_socket(r);
-
-	json_open(j, NULL, '{');
-	json_u64(j, "id", r->id);
-	json_str(j, "vf", r->vf);
-	json_str(j, "vf_name", r->vf_name);
-	if (r->bond[0] != '\0') {
-		json_str(j, "bond", r->bond);
-		json_u64(j, "bond_mode", r->bond_mode);
-	}
-	json_u64(j, "vf_port", r->vf_port);
-	json_str(j, "vhost_path", r->vhost_path);
-	json_bool(j, "vhost_client", r->vhost_client);
-	json_bool(j, "connected", __atomic_load_n(&r->vid, __ATOMIC_RELAXED) >= 0);
-	json_bool(j, "vf_up", __atomic_load_n(&r->vf_up, __ATOMIC_RELAXED) != 0);
-	json_u64(j, "socket_id", socket < 0 ? 0 : (uint64_t)socket);
-	/* The same, with -1 while not placed on a node (a virtual VF, no VM yet). */
-	json_i64(j, "buffer_node", socket);
-	{
-		uint16_t mtu = 0;
-		int vid = __atomic_load_n(&r->vid, __ATOMIC_ACQUIRE);
-
-		/* What the VM negotiated (0 while none is connected), and the VF's MTU. */
-		json_u64(j, "vhost_features", vid >= 0 ? __atomic_load_n(&r->vhost_features, __ATOMIC_RELAXED) : 0);
-		rte_eth_dev_get_mtu(r->vf_port, &mtu);
-		json_u64(j, "vf_mtu", mtu);
-	}
-	{
-		/* Packets the VF's own receive ring had no room for (NIC drops). */
-		struct rte_eth_stats st;
-
-		json_u64(j, "vf_rx_missed", rte_eth_stats_get(r->vf_port, &st) == 0 ? st.imissed : 0);
-	}
-	json_open(j, "cpu", '[');
-	json_u64(j, NULL, r->worker[DIR_VF_TO_VM]);
-	json_u64(j, NULL, r->worker[DIR_VM_TO_VF]);
-	json_close(j, ']');
-	put_dir(j, "vf_to_vm", &r->dir[DIR_VF_TO_VM]);
-	put_dir(j, "vm_to_vf", &r->dir[DIR_VM_TO_VF]);
-	json_close(j, '}');
-}
-
-static void put_workers(struct json *j)
-{
-	json_open(j, "workers", '[');
-	for (unsigned int i = 0; i < workers_count(); i++) {
-		struct worker_counters c;
-
-		worker_counters(worker_lcore(i), &c);
-		json_open(j, NULL, '{');
-		json_u64(j, "lcore", worker_lcore(i));
-		json_u64(j, "busy_cycles", c.busy_cycles);
-		json_u64(j, "idle_cycles", c.idle_cycles);
-		/* The scheduler keeps a relay's directions on its own node. */
-		json_i64(j, "numa_node", (int)rte_lcore_to_socket_id(worker_lcore(i))); /* -1: several nodes */
-		json_close(j, '}');
-	}
-	json_close(j, ']');
-}
-
 /* Handle one request payload; the reply JSON ends up in reply[]. */
 static void handle(char *payload, size_t len, struct json *j)
 {
 	struct request req;
 	char err[512];
-	bool sent = false;
 	int rc;
 
 	rc = request_parse(payload, len, &req, err, sizeof(err));
@@ -195,77 +108,13 @@ static void handle(char *payload, size_t len, struct json *j)
 		reply_error(j, rc, err);
 		return;
 	}
-	switch (req.op) {
-	case OP_ADD_RELAY:
-		rc = relay_add(&req.relay, err, sizeof(err));
-		break;
-	case OP_REMOVE_RELAY:
-		rc = relay_remove(req.relay.id, err, sizeof(err));
-		break;
-	case OP_SET_CPU:
-		rc = relay_set_cpu(req.relay.id, req.relay.cpu, err, sizeof(err));
-		break;
-	case OP_NOTIFY:
-		rc = notify_ready(req.status, err, sizeof(err));
-		if (rc > 0)
-			LOG(DEBUG, "told the service manager: ready (%s)", req.status != NULL ? req.status : "");
-		sent = rc > 0;
-		rc = rc > 0 ? 0 : rc;
-		break;
-	case OP_STATS:
-		if (req.has_id && relay_get(req.relay.id) == NULL) {
-			snprintf(err, sizeof(err), "relay %u does not exist", req.relay.id);
-			rc = -ENOENT;
-		}
-		break;
-	default:
-		break;
-	}
-	if (rc != 0) {
-		reply_error(j, rc, err);
-		return;
-	}
 	json_init(j, reply, sizeof(reply));
 	json_open(j, NULL, '{');
 	json_bool(j, "ok", true);
-	switch (req.op) {
-	case OP_HELLO:
-		json_u64(j, "version", PROTOCOL_VERSION);
-		json_u64(j, "pid", (uint64_t)getpid());
-		json_u64(j, "tsc_hz", rte_get_tsc_hz());
-		put_workers(j);
-		break;
-	case OP_ADD_RELAY:
-	case OP_SET_CPU: {
-		const struct relay *r = relay_get(req.relay.id);
-
-		json_open(j, "relay", '[');
-		put_relay(j, r);
-		json_close(j, ']');
-		break;
-	}
-	case OP_STATS:
-		json_u64(j, "tsc", rte_rdtsc());
-		json_u64(j, "tsc_hz", rte_get_tsc_hz());
-		put_workers(j);
-		json_open(j, "relays", '[');
-		for (unsigned int i = 0; i < MAX_RELAYS; i++) {
-			const struct relay *r = relay_get(i);
-
-			if (r != NULL && (!req.has_id || i == req.relay.id) &&
-			    (!req.has_ids || (req.ids >> i & 1) != 0))
-				put_relay(j, r);
-		}
-		json_close(j, ']');
-		break;
-	case OP_SHUTDOWN:
-		*quit_flag = 1;
-		break;
-	case OP_NOTIFY:
-		json_bool(j, "sent", sent);
-		break;
-	default:
-		break;
+	rc = ops_handle(&req, j, err, sizeof(err));
+	if (rc != 0) {
+		reply_error(j, rc, err);
+		return;
 	}
 	json_close(j, '}');
 }
@@ -360,45 +209,28 @@ static void accept_client(void)
 	close(fd);
 }
 
-/* Link state of devices without LSC interrupts is polled this often. */
-#define LINK_POLL_MS 100
-
-void control_run(volatile int *quit)
+void control_serve(int timeout_ms)
 {
-	const uint64_t link_poll = rte_get_tsc_hz() / 1000 * LINK_POLL_MS;
-	uint64_t next_link_poll = 0;
+	struct pollfd pfd[MAX_CLIENTS + 1];
+	int idx[MAX_CLIENTS + 1];
+	nfds_t n = 0;
 
-	quit_flag = quit;
-	while (!*quit) {
-		struct pollfd pfd[MAX_CLIENTS + 1];
-		int idx[MAX_CLIENTS + 1];
-		nfds_t n = 0;
-
-		pfd[n] = (struct pollfd){ .fd = listen_fd, .events = POLLIN };
-		idx[n++] = -1;
-		for (int i = 0; i < MAX_CLIENTS; i++) {
-			if (clients[i].fd >= 0) {
-				pfd[n] = (struct pollfd){ .fd = clients[i].fd, .events = POLLIN };
-				idx[n++] = i;
-			}
+	pfd[n] = (struct pollfd){ .fd = listen_fd, .events = POLLIN };
+	idx[n++] = -1;
+	for (int i = 0; i < MAX_CLIENTS; i++) {
+		if (clients[i].fd >= 0) {
+			pfd[n] = (struct pollfd){ .fd = clients[i].fd, .events = POLLIN };
+			idx[n++] = i;
 		}
-		/* On a timer, not when idle: a busy control socket must not starve it. */
-		if (rte_rdtsc() >= next_link_poll) {
-			relay_poll_links();
-			vhost_quiet_pending();
-			relay_reap_pools();
-			workers_reap();
-			next_link_poll = rte_rdtsc() + link_poll;
-		}
-		if (poll(pfd, n, LINK_POLL_MS) <= 0)
+	}
+	if (poll(pfd, n, timeout_ms) <= 0)
+		return;
+	for (nfds_t k = 0; k < n; k++) {
+		if (pfd[k].revents == 0)
 			continue;
-		for (nfds_t k = 0; k < n && !*quit; k++) {
-			if (pfd[k].revents == 0)
-				continue;
-			if (idx[k] < 0)
-				accept_client();
-			else
-				client_readable(&clients[idx[k]]);
-		}
+		if (idx[k] < 0)
+			accept_client();
+		else
+			client_readable(&clients[idx[k]]);
 	}
 }

@@ -4,8 +4,11 @@
 
 /* Listen on a unix stream socket (mode 0600); see docs/control-protocol.md. */
 int control_open(const char *path);
-/* Serve requests until *quit is set (by a signal or a shutdown request). */
-void control_run(volatile int *quit);
+/*
+ * Wait up to timeout_ms for the socket, then accept clients and serve each
+ * request that has arrived in full (ops.c does what it asks).
+ */
+void control_serve(int timeout_ms);
 void control_close(void);
 
 #endif

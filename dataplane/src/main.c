@@ -18,6 +18,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
@@ -25,11 +26,12 @@
 #include "control.h"
 #include "log.h"
 #include "num.h"
+#include "ops.h"
 #include "options.h"
 #include "pools.h"
 #include "relay.h"
 #include "sockpath.h"
-#include "worker.h"
+#include "workers.h"
 
 static volatile int quit;
 struct dp_options dp_opts;
@@ -140,6 +142,40 @@ static int parse_options(int argc, char **argv, struct options *o)
 	return 0;
 }
 
+/* How often the housekeeping runs (link state of devices without LSC interrupts, ...). */
+#define HOUSEKEEPING_MS 100
+
+/* What the control thread does on a timer, besides requests. */
+static void housekeeping(void)
+{
+	relay_poll_links();
+	relay_quiet_guests();
+	relay_reap_pools();
+}
+
+/*
+ * The control thread: requests as they come, the housekeeping on a timer
+ * (not when idle: a busy control socket must not starve it).
+ */
+static void run(void)
+{
+	const uint64_t hz = rte_get_tsc_hz();
+	const uint64_t period = hz / 1000 * HOUSEKEEPING_MS;
+	uint64_t next = 0;
+
+	while (!quit) {
+		uint64_t now = rte_rdtsc();
+
+		if (now >= next) {
+			housekeeping();
+			now = rte_rdtsc();
+			next = now + period;
+		}
+		/* Until the next round is due (rounded up: never a busy 0 ms poll). */
+		control_serve((int)((next - now) * 1000 / hz) + 1);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct options opts;
@@ -167,6 +203,7 @@ int main(int argc, char **argv)
 	}
 	if (relay_table_init() != 0 || workers_init(opts.idle_sleep_us, opts.hold_us) != 0 || pools_init() != 0)
 		goto cleanup;
+	ops_init(&quit);
 	if (control_open(opts.control_socket) != 0)
 		goto cleanup;
 	if (workers_launch() != 0)
@@ -175,7 +212,7 @@ int main(int argc, char **argv)
 	    workers_count(), dp_opts.jumbo ? ", jumbo" : "", dp_opts.mrgbuf ? ", mergeable buffers" : "",
 	    dp_opts.tso ? ", TSO" : "");
 
-	control_run(&quit);
+	run();
 	LOG(NOTICE, "shutting down");
 	rc = EXIT_SUCCESS;
 stop:

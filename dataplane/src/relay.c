@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The relay table: control-side state of every VF <-> vhost-user pairing.
- * The control thread adds and removes relays; the vhost thread attaches
- * and detaches device ids. A mutex guards the table (never the fast path,
- * which sees relays only through worker plans).
+ * The control thread adds and removes relays; the vhost callbacks (here,
+ * beside the table they update) attach and detach device ids. A mutex
+ * guards the table (never the fast path, which sees relays only through
+ * worker plans).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -22,7 +23,7 @@
 #include "port.h"
 #include "relay.h"
 #include "vhost.h"
-#include "worker.h"
+#include "workers.h"
 
 /*
  * VF pool: the VF's receive ring (per bond member), a held burst and the
@@ -33,44 +34,47 @@
 #define BOND_POOL_MBUFS 8191
 #define VM_POOL_MBUFS POOL_MBUFS
 
+/*
+ * A relay stays in its slot until it is freed; while it is being removed
+ * (r->leaving) no VM attaches to it, but one leaving is still detached
+ * from it, and its socket still has its name for messages.
+ */
 static struct relay *relays[MAX_RELAYS];
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
-/* A relay out of the table whose socket is being unregistered (for messages). */
-static const struct relay *closing;
-/*
- * A relay out of the table that workers may still poll (its removal waits
- * for them): a VM leaving meanwhile must still be detached from it.
- */
-static struct relay *leaving;
+
+static const struct vhost_events relay_vhost_events;
 
 int relay_table_init(void)
 {
 	memset(relays, 0, sizeof(relays));
+	vhost_init(&relay_vhost_events);
 	return 0;
 }
 
 struct relay *relay_get(unsigned int id)
 {
-	return id < MAX_RELAYS ? relays[id] : NULL;
+	return id < MAX_RELAYS && relays[id] != NULL && !relays[id]->leaving ? relays[id] : NULL;
 }
 
-/* The relay whose socket was registered as sock, or NULL. Caller holds table_lock. */
-static struct relay *relay_by_sock(const char *sock)
+/*
+ * The relay whose socket was registered as sock, or NULL; one being
+ * removed only if leaving_too. Caller holds table_lock.
+ */
+static struct relay *relay_by_sock(const char *sock, bool leaving_too)
 {
 	for (unsigned int i = 0; i < MAX_RELAYS; i++)
-		if (relays[i] != NULL && strcmp(relays[i]->vhost_sock, sock) == 0)
+		if (relays[i] != NULL && (leaving_too || !relays[i]->leaving) &&
+		    strcmp(relays[i]->vhost_sock, sock) == 0)
 			return relays[i];
 	return NULL;
 }
 
-void relay_shown_path(const char *sock, char *out, size_t len)
+static void shown_path(const char *sock, char *out, size_t len)
 {
 	const struct relay *r;
 
 	pthread_mutex_lock(&table_lock);
-	r = relay_by_sock(sock);
-	if (r == NULL && closing != NULL && strcmp(closing->vhost_sock, sock) == 0)
-		r = closing;
+	r = relay_by_sock(sock, true);
 	snprintf(out, len, "%s", r != NULL ? r->vhost_path : sock);
 	pthread_mutex_unlock(&table_lock);
 }
@@ -130,12 +134,13 @@ void relay_reap_pools(void)
 	pthread_mutex_unlock(&table_lock);
 }
 
-int relay_attach_vid(const char *sock, int vid)
+/* vhost: a VM connected on sock. */
+static int attach_vid(const char *sock, int vid)
 {
 	struct relay *r;
 
 	pthread_mutex_lock(&table_lock);
-	r = relay_by_sock(sock);
+	r = relay_by_sock(sock, false);
 	if (r != NULL) {
 		uint64_t features = 0;
 
@@ -148,15 +153,24 @@ int relay_attach_vid(const char *sock, int vid)
 	return r != NULL ? 0 : -ENOENT;
 }
 
-int relay_set_vring(const char *sock, uint16_t queue_id, int enabled)
+/* vhost: the guest enabled or disabled one of its queues. */
+static void set_vring(const char *sock, uint16_t queue_id, int enabled)
 {
 	unsigned int pair = queue_id / 2;
 	struct relay *r;
 
-	if (pair >= MAX_QUEUE_PAIRS)
-		return -ERANGE;
+	if (pair >= MAX_QUEUE_PAIRS) {
+		char path[PATH_MAX];
+
+		if (!enabled)
+			return;
+		shown_path(sock, path, sizeof(path));
+		LOG(WARNING, "%s: the guest enabled queue pair %u; vio4wd serves queue pairs 0-%u only",
+		    path, pair, MAX_QUEUE_PAIRS - 1);
+		return;
+	}
 	pthread_mutex_lock(&table_lock);
-	r = relay_by_sock(sock);
+	r = relay_by_sock(sock, false);
 	if (r != NULL) {
 		/* Even virtqueues carry host->guest (the guest's receive side). */
 		uint32_t *mask = queue_id % 2 == 0 ? &r->vm_rxq_mask : &r->vm_txq_mask;
@@ -167,27 +181,54 @@ int relay_set_vring(const char *sock, uint16_t queue_id, int enabled)
 			__atomic_fetch_and(mask, ~(1u << pair), __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&table_lock);
-	return r != NULL ? 0 : -ENOENT;
 }
 
-int relay_detach_vid(int vid)
+/*
+ * vhost: device vid went away. No worker may touch it once this returns:
+ * withdraw it from the relay that had it (one being removed too: its
+ * workers may still poll it), then wait for every worker to pass a
+ * quiescent state. The socket of a relay being removed is closed after its
+ * workers let go of it: no relay has the device then, and nothing to wait for.
+ */
+static void detach_vid(int vid)
 {
-	int rc = -ENOENT;
+	bool had = false;
 
 	pthread_mutex_lock(&table_lock);
-	/* The relays of the table, then the one leaving it. */
-	for (unsigned int i = 0; i <= MAX_RELAYS; i++) {
-		struct relay *r = i < MAX_RELAYS ? relays[i] : leaving;
+	for (unsigned int i = 0; i < MAX_RELAYS; i++) {
+		struct relay *r = relays[i];
 
 		if (r != NULL && __atomic_load_n(&r->vid, __ATOMIC_RELAXED) == vid) {
 			__atomic_store_n(&r->vid, -1, __ATOMIC_RELEASE);
 			__atomic_store_n(&r->vm_rxq_mask, 0, __ATOMIC_RELEASE);
 			__atomic_store_n(&r->vm_txq_mask, 0, __ATOMIC_RELEASE);
-			rc = 0;
+			had = true;
 		}
 	}
 	pthread_mutex_unlock(&table_lock);
-	return rc;
+	if (had)
+		workers_synchronize();
+}
+
+static const struct vhost_events relay_vhost_events = {
+	.attach = attach_vid,
+	.detach = detach_vid,
+	.vring = set_vring,
+	.shown_path = shown_path,
+};
+
+void relay_quiet_guests(void)
+{
+	if (!vhost_quiet_wanted())
+		return;
+	for (unsigned int i = 0; i < MAX_RELAYS; i++) {
+		const struct relay *r = relay_get(i);
+		int vid = r == NULL ? -1 : __atomic_load_n(&r->vid, __ATOMIC_ACQUIRE);
+
+		/* A device gone meanwhile only makes the calls fail. */
+		if (vid >= 0)
+			vhost_quiet_device(vid);
+	}
 }
 
 static void link_refresh(struct relay *r)
@@ -200,11 +241,19 @@ static void link_refresh(struct relay *r)
 		LOG(INFO, "relay %u: VF %s link %s", r->id, r->vf_name, up ? "up" : "down");
 }
 
+void relay_refresh_counters(struct relay *r)
+{
+	struct rte_eth_stats st;
+
+	if (rte_eth_stats_get(r->vf_port, &st) == 0)
+		r->vf_rx_missed = st.imissed;
+}
+
 void relay_poll_links(void)
 {
 	pthread_mutex_lock(&table_lock);
 	for (unsigned int i = 0; i < MAX_RELAYS; i++)
-		if (relays[i] != NULL)
+		if (relay_get(i) != NULL)
 			link_refresh(relays[i]);
 	pthread_mutex_unlock(&table_lock);
 }
@@ -217,7 +266,7 @@ static int on_lsc(uint16_t port, enum rte_eth_event_type type, void *arg, void *
 	(void)ret;
 	pthread_mutex_lock(&table_lock);
 	for (unsigned int i = 0; i < MAX_RELAYS; i++)
-		if (relays[i] != NULL && relays[i]->vf_port == port)
+		if (relay_get(i) != NULL && relays[i]->vf_port == port)
 			link_refresh(relays[i]);
 	pthread_mutex_unlock(&table_lock);
 	return 0;
@@ -228,15 +277,8 @@ static void relay_free(struct relay *r)
 	/* No worker polls r any more: what it held back is ours to free. */
 	for (int d = 0; d < DIR_COUNT; d++)
 		rte_pktmbuf_free_bulk(r->fast[d].pending, r->n_pending[d]);
-	if (r->vhost_registered) {
-		pthread_mutex_lock(&table_lock);
-		closing = r;
-		pthread_mutex_unlock(&table_lock);
+	if (r->vhost_registered)
 		vhost_close(r->vhost_sock);
-		pthread_mutex_lock(&table_lock);
-		closing = NULL;
-		pthread_mutex_unlock(&table_lock);
-	}
 	/* After the unregister: it unlinks the socket through this directory. */
 	if (r->vhost_dirfd >= 0)
 		close(r->vhost_dirfd);
@@ -251,7 +293,19 @@ static void relay_free(struct relay *r)
 	pool_put(r->vm_pool);
 	pool_put(r->retired_pool);
 	pool_put(r->vf_pool);
+	pthread_mutex_lock(&table_lock);
+	if (relays[r->id] == r)
+		relays[r->id] = NULL;
+	pthread_mutex_unlock(&table_lock);
 	rte_free(r);
+}
+
+/* Out of the table for everything but a VM leaving it and messages: see relays[]. */
+static void mark_leaving(struct relay *r)
+{
+	pthread_mutex_lock(&table_lock);
+	r->leaving = true;
+	pthread_mutex_unlock(&table_lock);
 }
 
 static int check_request(const struct relay_request *req, char *err, size_t errlen)
@@ -351,6 +405,8 @@ int relay_add(const struct relay_request *req, char *err, size_t errlen)
 	rc = port_start(r->vf_port, r->vf_pool, err, errlen);
 	if (rc != 0)
 		goto fail;
+	if (rte_eth_dev_get_mtu(r->vf_port, &r->vf_mtu) != 0)
+		r->vf_mtu = 0;
 	for (int d = 0; d < DIR_COUNT; d++)
 		r->worker[d] = req->cpu[d] >= 0 ? (unsigned int)req->cpu[d] :
 			worker_least_loaded();
@@ -365,20 +421,14 @@ int relay_add(const struct relay_request *req, char *err, size_t errlen)
 	if (rc != 0)
 		goto unpublish;
 	r->vhost_registered = true;
-	rc = worker_assign(r);
-	if (rc != 0) {
-		snprintf(err, errlen, "out of memory for worker plans");
-		goto unpublish;
-	}
+	worker_assign(r);
 	LOG(INFO, "relay %u added: VF %s%s%s (port %u) <-> %s (%s), workers %u/%u",
 	    r->id, r->vf, r->bond[0] ? " as bond " : "", r->bond, r->vf_port, r->vhost_path,
 	    r->vhost_client ? "client" : "server", r->worker[0], r->worker[1]);
 	return 0;
 
 unpublish:
-	pthread_mutex_lock(&table_lock);
-	relays[r->id] = NULL;
-	pthread_mutex_unlock(&table_lock);
+	mark_leaving(r);
 fail:
 	relay_free(r);
 	return rc;
@@ -392,23 +442,17 @@ int relay_remove(unsigned int id, char *err, size_t errlen)
 		snprintf(err, errlen, "relay id %u is outside 0-%u", id, MAX_RELAYS - 1);
 		return -EINVAL;
 	}
-	r = relays[id];
+	r = relay_get(id);
 	if (r == NULL) {
 		snprintf(err, errlen, "relay %u does not exist", id);
 		return -ENOENT;
 	}
 	/*
-	 * Out of the table; then no worker polls it; then tear down (closing
-	 * its socket no longer waits for the workers: they let go of it).
+	 * Leaving; then no worker polls it; then tear down (closing its
+	 * socket no longer waits for the workers: they let go of it).
 	 */
-	pthread_mutex_lock(&table_lock);
-	relays[id] = NULL;
-	leaving = r;
-	pthread_mutex_unlock(&table_lock);
+	mark_leaving(r);
 	worker_unassign(r);
-	pthread_mutex_lock(&table_lock);
-	leaving = NULL;
-	pthread_mutex_unlock(&table_lock);
 	relay_free(r);
 	LOG(INFO, "relay %u removed", id);
 	return 0;
@@ -417,7 +461,6 @@ int relay_remove(unsigned int id, char *err, size_t errlen)
 int relay_set_cpu(unsigned int id, const int cpu[DIR_COUNT], char *err, size_t errlen)
 {
 	struct relay *r = relay_get(id);
-	int rc;
 
 	if (r == NULL) {
 		snprintf(err, errlen, "relay %u does not exist", id);
@@ -438,12 +481,7 @@ int relay_set_cpu(unsigned int id, const int cpu[DIR_COUNT], char *err, size_t e
 		if (cpu[d] >= 0)
 			r->worker[d] = (unsigned int)cpu[d];
 	/* Phase 2: the new workers pick it up. */
-	rc = worker_assign(r);
-	if (rc != 0) {
-		/* Never leave a relay unpolled: retry until plans fit in memory. */
-		while (worker_assign(r) != 0)
-			rte_delay_us_sleep(1000);
-	}
+	worker_assign(r);
 	LOG(INFO, "relay %u now on workers %u/%u", id, r->worker[0], r->worker[1]);
 	return 0;
 }
@@ -453,6 +491,6 @@ void relay_remove_all(void)
 	char err[256];
 
 	for (unsigned int i = 0; i < MAX_RELAYS; i++)
-		if (relays[i] != NULL)
+		if (relay_get(i) != NULL)
 			relay_remove(i, err, sizeof(err));
 }

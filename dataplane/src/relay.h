@@ -74,6 +74,7 @@ struct relay {
 	unsigned int id;
 	unsigned int worker[DIR_COUNT]; /* lcore serving each direction */
 	bool vhost_client;
+	bool leaving;             /* being removed: see relay.c; under the table's lock */
 	bool vhost_registered;
 	bool vf_probed;
 	char vf[VF_ARGS_MAX];     /* PCI address or device arguments; bond: members, ';' between */
@@ -92,6 +93,8 @@ struct relay {
 	/* What the VM negotiated, read at connect: the control thread must not
 	 * ask the vhost library about a device that may be going away. Atomic. */
 	uint64_t vhost_features;
+	uint16_t vf_mtu;                  /* read once the port has started */
+	uint64_t vf_rx_missed;            /* the VF's imissed, at relay_refresh_counters */
 };
 
 int relay_table_init(void);
@@ -104,9 +107,11 @@ int relay_remove(unsigned int id, char *err, size_t errlen);
  */
 int relay_set_cpu(unsigned int id, const int cpu[DIR_COUNT], char *err, size_t errlen);
 void relay_remove_all(void);
-/* Relay by id, or NULL. Control thread only. */
+/* Relay by id; NULL if there is none or it is being removed. Control thread only. */
 struct relay *relay_get(unsigned int id);
 
+/* Read what the relay's VF counts itself (its receive ring's misses) into the relay. */
+void relay_refresh_counters(struct relay *r);
 /* Refresh every relay's VF link state (devices without LSC interrupts). */
 void relay_poll_links(void);
 /* Free retired packet-buffer pools whose mbufs have all come back. */
@@ -114,14 +119,7 @@ void relay_reap_pools(void);
 /* NUMA node of the relay's guest-side buffers (SOCKET_ID_ANY: not placed yet). */
 int relay_socket(const struct relay *r);
 
-/* Used by the vhost callbacks (vhost thread). */
-/* sock: the name the socket was registered with (relay.vhost_sock). */
-int relay_attach_vid(const char *sock, int vid);
-/* 0: a relay (in the table, or being removed) had the device; -ENOENT: none. */
-int relay_detach_vid(int vid);
-/* The guest enabled or disabled virtqueue queue_id (even: its receive side). */
-int relay_set_vring(const char *sock, uint16_t queue_id, int enabled);
-/* The path the client gave for a registered socket, for messages. */
-void relay_shown_path(const char *sock, char *out, size_t len);
+/* Stop guest notifications on the queues guests enabled since the last call. */
+void relay_quiet_guests(void);
 
 #endif

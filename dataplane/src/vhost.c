@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * vhost-user glue. The callbacks run on DPDK's vhost thread (or, for
- * destroy_device, in whichever thread unregisters the socket); they only
- * publish or withdraw the device id of the relay the socket belongs to.
+ * DPDK's vhost-user driver, wrapped: sockets registered and unregistered,
+ * and its device callbacks passed on to the events the caller gave
+ * vhost_init() (the relay table: it owns the devices' state). The callbacks
+ * run on DPDK's vhost thread (or, for destroy_device, in whichever thread
+ * unregisters the socket).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -18,15 +21,20 @@
 
 #include "log.h"
 #include "options.h"
-#include "relay.h"
 #include "vhost.h"
-#include "worker.h"
+
+static const struct vhost_events *events;
+
+void vhost_init(const struct vhost_events *ev)
+{
+	events = ev;
+}
 
 /*
  * The workers poll every queue: the guest need not notify (kick) us after
  * each transmit burst, which for a real VM is an exit and an eventfd write.
  */
-static void quiet_device(int vid)
+void vhost_quiet_device(int vid)
 {
 	uint16_t n_vrings = rte_vhost_get_vring_num(vid);
 
@@ -38,18 +46,9 @@ static void quiet_device(int vid)
 /* A guest enabled a queue since the control thread last looked. */
 static int quiet_pending;
 
-void vhost_quiet_pending(void)
+bool vhost_quiet_wanted(void)
 {
-	if (!__atomic_exchange_n(&quiet_pending, 0, __ATOMIC_ACQ_REL))
-		return;
-	for (unsigned int i = 0; i < MAX_RELAYS; i++) {
-		const struct relay *r = relay_get(i);
-		int vid = r == NULL ? -1 : __atomic_load_n(&r->vid, __ATOMIC_ACQUIRE);
-
-		/* A device gone meanwhile only makes the calls fail. */
-		if (vid >= 0)
-			quiet_device(vid);
-	}
+	return __atomic_exchange_n(&quiet_pending, 0, __ATOMIC_ACQ_REL) != 0;
 }
 
 static int new_device(int vid)
@@ -58,12 +57,12 @@ static int new_device(int vid)
 
 	if (rte_vhost_get_ifname(vid, sock, sizeof(sock)) != 0)
 		return -1;
-	relay_shown_path(sock, path, sizeof(path));
-	if (relay_attach_vid(sock, vid) != 0) {
+	events->shown_path(sock, path, sizeof(path));
+	if (events->attach(sock, vid) != 0) {
 		LOG(WARNING, "vhost device %d on %s belongs to no relay", vid, path);
 		return -1;
 	}
-	quiet_device(vid);
+	vhost_quiet_device(vid);
 	LOG(INFO, "VM connected on %s (vhost device %d, %u queue pair(s))", path, vid,
 	    rte_vhost_get_vring_num(vid) / 2);
 	return 0;
@@ -74,14 +73,9 @@ static void destroy_device(int vid)
 	char sock[PATH_MAX] = "?", path[PATH_MAX];
 
 	rte_vhost_get_ifname(vid, sock, sizeof(sock));
-	relay_shown_path(sock, path, sizeof(path));
-	/*
-	 * No worker may touch the device once this callback returns. The
-	 * socket of a relay being removed is closed after its workers let go
-	 * of it: no relay has the device then, and there is nothing to wait for.
-	 */
-	if (relay_detach_vid(vid) == 0)
-		workers_synchronize();
+	events->shown_path(sock, path, sizeof(path));
+	/* Nothing may touch the device once this callback returns. */
+	events->detach(vid);
 	LOG(INFO, "VM disconnected from %s (vhost device %d)", path, vid);
 }
 
@@ -92,21 +86,17 @@ static void destroy_device(int vid)
  */
 static int vring_state_changed(int vid, uint16_t queue_id, int enable)
 {
-	char sock[PATH_MAX], path[PATH_MAX];
+	char sock[PATH_MAX];
 
 	if (rte_vhost_get_ifname(vid, sock, sizeof(sock)) != 0)
 		return 0;
 	/*
 	 * Called with the virtqueue locked: quieting it here would deadlock on
-	 * that lock. The control thread does it (vhost_quiet_pending).
+	 * that lock. The control thread does it (vhost_quiet_wanted).
 	 */
 	if (enable)
 		__atomic_store_n(&quiet_pending, 1, __ATOMIC_RELEASE);
-	if (relay_set_vring(sock, queue_id, enable) == -ERANGE && enable) {
-		relay_shown_path(sock, path, sizeof(path));
-		LOG(WARNING, "%s: the guest enabled queue pair %u; vio4wd serves queue pairs 0-%u only",
-		    path, queue_id / 2, MAX_QUEUE_PAIRS - 1);
-	}
+	events->vring(sock, queue_id, enable);
 	return 0;
 }
 
@@ -207,13 +197,26 @@ int vhost_open(const char *sock, const char *path, bool client, char *err, size_
 	return 0;
 }
 
+/* How long a busy socket is waited for between tries, and how often that is said. */
+#define CLOSE_RETRY_US 100
+#define CLOSE_WARN_EVERY (10 * 1000000 / CLOSE_RETRY_US)
+
 void vhost_close(const char *sock)
 {
+	unsigned long tries = 0;
 	int rc;
 
-	/* Busy while a callback runs on the vhost thread: retry. */
-	while ((rc = rte_vhost_driver_unregister(sock)) == -EBUSY)
-		;
+	/*
+	 * -EBUSY while one of the socket's callbacks runs on the vhost thread
+	 * (they are short). Giving up would leave callbacks that name a relay
+	 * about to be freed, so wait, asleep, and say so if it lasts.
+	 */
+	while ((rc = rte_vhost_driver_unregister(sock)) == -EBUSY) {
+		if (++tries % CLOSE_WARN_EVERY == 0)
+			LOG(WARNING, "vhost-user socket %s: still busy after %lu s; waiting for its callback",
+			    sock, tries / CLOSE_WARN_EVERY * 10);
+		usleep(CLOSE_RETRY_US);
+	}
 	if (rc != 0)
 		LOG(WARNING, "cannot unregister vhost-user socket %s", sock);
 }

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The fast path. Each worker lcore walks its published plan of work units
- * and moves bursts between the VF port and the vhost-user device. Nothing
- * here allocates, locks, logs or makes a system call while packets flow;
- * control changes arrive as a whole new plan (RCU quiescent-state based
- * reclamation), and vhost device ids are read with atomic loads.
+ * The fast path: one worker's loop. Each worker lcore walks its published
+ * plan of work units (plan.h) and moves bursts between the VF port and the
+ * vhost-user device. Nothing here allocates, locks, logs or makes a system
+ * call while packets flow; control changes arrive as a whole new plan
+ * (RCU quiescent-state based reclamation: workers.c), and vhost device ids
+ * are read with atomic loads.
  */
 #include <errno.h>
 #include <string.h>
@@ -14,16 +15,12 @@
 
 #include <rte_branch_prediction.h>
 #include <rte_cycles.h>
-#include <rte_ether.h>
-#include <rte_ip.h>
 #include <rte_ethdev.h>
-#include <rte_launch.h>
-#include <rte_lcore.h>
-#include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_vhost.h>
 
+#include "flow_hash.h"
 #include "log.h"
 #include "worker.h"
 
@@ -33,22 +30,17 @@
 /* Empty loop iterations before an idle worker may sleep. */
 #define IDLE_LOOPS_BEFORE_SLEEP 1024
 
-struct worker {
-	unsigned int lcore;
-	unsigned int qs_id;             /* RCU reader id */
-	struct worker_plan *plan;       /* atomic */
-	unsigned int n_units;           /* control side copy */
-	struct worker_counters counters;
-	uint64_t late;                  /* how late its sleeps end, cycles (see nap) */
-	volatile int quit;
-} __rte_cache_aligned;
-
-static struct worker workers[RTE_MAX_LCORE];
-static unsigned int n_workers;
-static struct rte_rcu_qsbr *qs;
 /* How long an idle worker sleeps (0: it never does), and see nap(). */
 static uint64_t idle_sleep_cycles, late_step, min_ask;
 static uint64_t hold_cycles;
+
+void worker_loop_init(unsigned int idle_sleep_us, unsigned int hold_us)
+{
+	idle_sleep_cycles = rte_get_tsc_hz() / 1000000 * idle_sleep_us;
+	min_ask = rte_get_tsc_hz() / 1000000;
+	late_step = rte_get_tsc_hz() / 20000000;
+	hold_cycles = rte_get_tsc_hz() / 1000000 * hold_us;
+}
 
 static inline void stat_add(uint64_t *c, uint64_t v)
 {
@@ -77,72 +69,6 @@ static inline void queues_follow(struct dir_fast *f, uint32_t mask)
 	f->next_q = 0;
 }
 
-static inline uint32_t mix32(uint32_t h)
-{
-	h ^= h >> 16;
-	h *= 0x7feb352d;
-	h ^= h >> 15;
-	h *= 0x846ca68b;
-	h ^= h >> 16;
-	return h;
-}
-
-/*
- * A flow's hash: the VF's RSS hash where it gives one, else addresses,
- * protocol and ports (or the MAC addresses of a non-IP frame). Every
- * packet of a flow gets the same value, so a flow stays on one queue.
- */
-static inline uint32_t flow_hash(const struct rte_mbuf *m)
-{
-	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *);
-	uint32_t len = rte_pktmbuf_data_len(m), off = RTE_ETHER_HDR_LEN, h = 0;
-	uint16_t type;
-	uint8_t proto = 0;
-
-	if (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH)
-		return m->hash.rss;
-	if (unlikely(len < RTE_ETHER_HDR_LEN))
-		return 0;
-	type = ((const struct rte_ether_hdr *)p)->ether_type;
-	while ((type == rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN) ||
-		type == rte_cpu_to_be_16(RTE_ETHER_TYPE_QINQ)) && len >= off + 4) {
-		type = *(const uint16_t *)(p + off + 2);
-		off += 4;
-	}
-	if (type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) && len >= off + sizeof(struct rte_ipv4_hdr)) {
-		const struct rte_ipv4_hdr *ip = (const void *)(p + off);
-
-		proto = ip->next_proto_id;
-		h = ip->src_addr ^ mix32(ip->dst_addr) ^ proto;
-		/* Ports only in the first fragment would split a flow: skip fragments. */
-		if (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK))
-			return mix32(h);
-		off += rte_ipv4_hdr_len(ip);
-	} else if (type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6) &&
-		   len >= off + sizeof(struct rte_ipv6_hdr)) {
-		const struct rte_ipv6_hdr *ip = (const void *)(p + off);
-		uint32_t a[8];
-
-		memcpy(a, ip->src_addr, sizeof(a));
-		proto = ip->proto;
-		for (int i = 0; i < 8; i++)
-			h = mix32(h ^ a[i]);
-		h ^= proto;
-		off += sizeof(*ip);
-	} else {
-		uint32_t mac[3];
-
-		memcpy(mac, p, sizeof(mac));
-		return mix32(mac[0] ^ mix32(mac[1] ^ mix32(mac[2])));
-	}
-	if ((proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP) && len >= off + 4) {
-		uint32_t ports;
-
-		memcpy(&ports, p + off, sizeof(ports));
-		h ^= mix32(ports);
-	}
-	return mix32(h);
-}
 
 /*
  * Enqueue pkts[0..n) to the guest, packet i on queue pair q[i], and free
@@ -392,14 +318,14 @@ static void nap(struct worker *w)
 		w->late = late - late_step;
 }
 
-static int worker_main(void *arg)
+int worker_main(void *arg)
 {
 	struct worker *w = arg;
 	unsigned int empty_loops = 0;
 	uint64_t t0, t1;
 
-	rte_rcu_qsbr_thread_register(qs, w->qs_id);
-	rte_rcu_qsbr_thread_online(qs, w->qs_id);
+	rte_rcu_qsbr_thread_register(w->qs, w->qs_id);
+	rte_rcu_qsbr_thread_online(w->qs, w->qs_id);
 	/*
 	 * The idle sleep is short: without this, Linux may stretch each one
 	 * by its default timer slack (50 us), doubling a 50 us sleep.
@@ -433,7 +359,7 @@ static int worker_main(void *arg)
 		stat_add(&w->counters.loops, 1);
 		t0 = t1;
 		/* The plan and every relay in it are released here. */
-		rte_rcu_qsbr_quiescent(qs, w->qs_id);
+		rte_rcu_qsbr_quiescent(w->qs, w->qs_id);
 
 		if (moved != 0) {
 			empty_loops = 0;
@@ -446,224 +372,8 @@ static int worker_main(void *arg)
 			t0 = t1;
 		}
 	}
-	rte_rcu_qsbr_thread_offline(qs, w->qs_id);
-	rte_rcu_qsbr_thread_unregister(qs, w->qs_id);
+	rte_rcu_qsbr_thread_offline(w->qs, w->qs_id);
+	rte_rcu_qsbr_thread_unregister(w->qs, w->qs_id);
 	LOG(INFO, "worker on lcore %u stopped", w->lcore);
 	return 0;
-}
-
-int workers_init(unsigned int idle_sleep_us, unsigned int hold_us)
-{
-	unsigned int lcore;
-	size_t sz;
-
-	idle_sleep_cycles = rte_get_tsc_hz() / 1000000 * idle_sleep_us;
-	min_ask = rte_get_tsc_hz() / 1000000;
-	late_step = rte_get_tsc_hz() / 20000000;
-	hold_cycles = rte_get_tsc_hz() / 1000000 * hold_us;
-	n_workers = 0;
-	RTE_LCORE_FOREACH_WORKER(lcore) {
-		struct worker *w = &workers[n_workers];
-
-		w->lcore = lcore;
-		w->qs_id = n_workers;
-		w->late = 0;
-		w->plan = rte_zmalloc("vio4wd_plan", sizeof(*w->plan), RTE_CACHE_LINE_SIZE);
-		if (w->plan == NULL)
-			return -ENOMEM;
-		n_workers++;
-	}
-	if (n_workers == 0) {
-		LOG(ERR, "no worker lcore: give EAL at least two lcores (-l MAIN,WORKER...)");
-		return -EINVAL;
-	}
-	sz = rte_rcu_qsbr_get_memsize(n_workers);
-	qs = rte_zmalloc("vio4wd_rcu", sz, RTE_CACHE_LINE_SIZE);
-	if (qs == NULL)
-		return -ENOMEM;
-	return rte_rcu_qsbr_init(qs, n_workers);
-}
-
-int workers_launch(void)
-{
-	for (unsigned int i = 0; i < n_workers; i++) {
-		int rc = rte_eal_remote_launch(worker_main, &workers[i], workers[i].lcore);
-
-		if (rc != 0) {
-			LOG(ERR, "cannot launch worker on lcore %u: %s",
-			    workers[i].lcore, rte_strerror(-rc));
-			return rc;
-		}
-	}
-	return 0;
-}
-
-/*
- * Plans replaced by the last publish, freed once every worker has passed a
- * quiescent state since (control thread only).
- */
-static struct worker_plan *retired[RTE_MAX_LCORE];
-static unsigned int n_retired;
-static uint64_t retired_token;
-
-static void retired_free(void)
-{
-	for (unsigned int i = 0; i < n_retired; i++)
-		rte_free(retired[i]);
-	n_retired = 0;
-}
-
-void workers_stop(void)
-{
-	for (unsigned int i = 0; i < n_workers; i++)
-		workers[i].quit = 1;
-	rte_eal_mp_wait_lcore();
-	retired_free();
-	for (unsigned int i = 0; i < n_workers; i++) {
-		rte_free(workers[i].plan);
-		workers[i].plan = NULL;
-	}
-	rte_free(qs);
-	qs = NULL;
-}
-
-unsigned int workers_count(void)
-{
-	return n_workers;
-}
-
-unsigned int worker_lcore(unsigned int i)
-{
-	return workers[i].lcore;
-}
-
-static struct worker *worker_by_lcore(unsigned int lcore)
-{
-	for (unsigned int i = 0; i < n_workers; i++)
-		if (workers[i].lcore == lcore)
-			return &workers[i];
-	return NULL;
-}
-
-int worker_is_lcore(unsigned int lcore)
-{
-	return worker_by_lcore(lcore) != NULL;
-}
-
-unsigned int worker_least_loaded(void)
-{
-	struct worker *best = &workers[0];
-
-	for (unsigned int i = 1; i < n_workers; i++)
-		if (workers[i].n_units < best->n_units)
-			best = &workers[i];
-	return best->lcore;
-}
-
-void worker_counters(unsigned int lcore, struct worker_counters *out)
-{
-	struct worker *w = worker_by_lcore(lcore);
-
-	memset(out, 0, sizeof(*out));
-	if (w == NULL)
-		return;
-	out->busy_cycles = __atomic_load_n(&w->counters.busy_cycles, __ATOMIC_RELAXED);
-	out->idle_cycles = __atomic_load_n(&w->counters.idle_cycles, __ATOMIC_RELAXED);
-	out->loops = __atomic_load_n(&w->counters.loops, __ATOMIC_RELAXED);
-}
-
-/*
- * Sleep until every worker has passed a quiescent state since token. Not
- * rte_rcu_qsbr_synchronize(): it spins, and the control thread may share its
- * CPU with other work (or a worker may be descheduled for a while on a
- * shared CPU). Sleep between checks instead.
- */
-static void wait_for(uint64_t token)
-{
-	while (rte_rcu_qsbr_check(qs, token, false) == 0)
-		usleep(10);
-}
-
-void workers_synchronize(void)
-{
-	if (qs != NULL)
-		wait_for(rte_rcu_qsbr_start(qs));
-}
-
-/* Build w's next plan: the current one minus relay r, plus r's units on w. */
-static struct worker_plan *plan_rebuild(struct worker *w, struct relay *r, int add)
-{
-	const struct worker_plan *cur = w->plan;
-	struct worker_plan *next;
-
-	next = rte_zmalloc("vio4wd_plan", sizeof(*next), RTE_CACHE_LINE_SIZE);
-	if (next == NULL)
-		return NULL;
-	for (unsigned int i = 0; i < cur->n; i++)
-		if (cur->units[i].relay != r)
-			next->units[next->n++] = cur->units[i];
-	if (add)
-		for (int d = 0; d < DIR_COUNT; d++)
-			if (r->worker[d] == w->lcore)
-				next->units[next->n++] = (struct work_unit){ r, d };
-	return next;
-}
-
-void workers_reap(void)
-{
-	if (n_retired != 0 && qs != NULL && rte_rcu_qsbr_check(qs, retired_token, false) == 1)
-		retired_free();
-}
-
-/*
- * Publish the next plans. wait: return only when no worker can still use
- * the old ones (a relay leaving is freed next). Otherwise (a relay joining)
- * return at once: the old plans are freed later, by workers_reap() or the
- * next publish, and the reply does not wait for a worker that its CPU's
- * scheduler may have set aside for a few milliseconds.
- */
-static void plans_publish(struct worker_plan **next, int wait)
-{
-	if (n_retired != 0) {
-		wait_for(retired_token);
-		retired_free();
-	}
-	for (unsigned int i = 0; i < n_workers; i++) {
-		retired[n_retired++] = workers[i].plan;
-		workers[i].n_units = next[i]->n;
-		__atomic_store_n(&workers[i].plan, next[i], __ATOMIC_RELEASE);
-	}
-	retired_token = rte_rcu_qsbr_start(qs);
-	if (wait) {
-		wait_for(retired_token);
-		retired_free();
-	}
-}
-
-static int plans_update(struct relay *r, int add)
-{
-	struct worker_plan *next[RTE_MAX_LCORE];
-
-	for (unsigned int i = 0; i < n_workers; i++) {
-		next[i] = plan_rebuild(&workers[i], r, add);
-		if (next[i] == NULL) {
-			while (i-- > 0)
-				rte_free(next[i]);
-			return -ENOMEM;
-		}
-	}
-	plans_publish(next, !add);
-	return 0;
-}
-
-int worker_assign(struct relay *r)
-{
-	return plans_update(r, 1);
-}
-
-void worker_unassign(struct relay *r)
-{
-	/* Removal must not fail: retry until memory for the plans is found. */
-	while (plans_update(r, 0) != 0)
-		rte_delay_us_sleep(1000);
 }

@@ -93,8 +93,8 @@ done
 # /usr/lib64/virtio-forwarder/virtioforwarder_port_control.py).
 for d in usr/lib/virtio-forwarder usr/lib64/virtio-forwarder; do
   mkdir -p "$pkg/$d"
-  wrapper "$pkg/$d/virtioforwarder_port_control.py" packages/portctl/dist/original-bin.js
-  wrapper "$pkg/$d/virtioforwarder_stats.py" packages/stats/dist/original-bin.js
+  wrapper "$pkg/$d/virtioforwarder_port_control.py" packages/portctl/dist/virtioforwarder-port-control-bin.js
+  wrapper "$pkg/$d/virtioforwarder_stats.py" packages/stats/dist/virtioforwarder-stats-bin.js
   wrapper "$pkg/$d/virtioforwarder_core_pinner.py" packages/core-scheduler/dist/pinner-bin.js
   wrapper "$pkg/$d/virtioforwarder_monitor_load.py" packages/core-scheduler/dist/load-bin.js
 done

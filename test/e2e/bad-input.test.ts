@@ -1,32 +1,18 @@
 // Bad input on the ZeroMQ endpoints: every request gets an answer, the
 // daemon keeps serving, and nothing changes.
-import fs from 'node:fs';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import { PortControlStatus, StatsStatus, wire, zmqRequest, type PortControlRequestInput } from '@vio4wd/common';
 import { pciDriversLoaded } from '@vio4wd/forwarder';
 import * as zmq from 'zeromq';
-import { Forwarder, cleanDpdkRuntime } from '../lib/forwarder.js';
+import { sharedForwarder } from '../lib/fixtures.js';
 
 jest.setTimeout(120000);
 
-let fwd: Forwarder;
-let dir: string;
-
-beforeAll(async () => {
-  dir = Forwarder.scratch('bad');
-  fwd = Forwarder.write(dir, {
-    vhostClient: false,
-    extra: ['VIRTIOFWD_DEVICE_ALIASES=(0000:ff:00.1=net_null0 0000:ff:00.2=net_null1 0000:ff:00.7=net_memif9,role=nonsense)'],
-  });
-  await fwd.start();
-});
-
-afterAll(async () => {
-  await fwd.stop();
-  cleanDpdkRuntime(`vio4wd-${path.basename(dir)}`);
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const fwd = sharedForwarder('bad', () => ({
+  vhostClient: false,
+  extra: ['VIRTIOFWD_DEVICE_ALIASES=(0000:ff:00.1=net_null0 0000:ff:00.2=net_null1 0000:ff:00.7=net_memif9,role=nonsense)'],
+}));
+const dir = fwd.dir;
 
 async function portControl(frame: Buffer) {
   return wire.PortControlResponse.decode(await zmqRequest(fwd.portControlEp, frame, 5000));

@@ -1,28 +1,13 @@
 // Bonds: several VFs and a name become one bonded port of DPDK's bonding
 // driver, relayed as one; the port-control rules of the original apply.
-import fs from 'node:fs';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
-import { Forwarder, cleanDpdkRuntime } from '../lib/forwarder.js';
+import { describe, expect, jest, test } from '@jest/globals';
+import { sharedForwarder } from '../lib/fixtures.js';
 
 jest.setTimeout(120000);
 
 const A = '0000:ff:00.1';
 const B = '0000:ff:00.2';
-let fwd: Forwarder;
-let dir: string;
-
-beforeAll(async () => {
-  dir = Forwarder.scratch('bond');
-  fwd = Forwarder.write(dir, { vhostClient: false, extra: [`VIRTIOFWD_DEVICE_ALIASES=(${A}=net_null0 ${B}=net_null1)`] });
-  await fwd.start();
-});
-
-afterAll(async () => {
-  await fwd.stop();
-  cleanDpdkRuntime(`vio4wd-${path.basename(dir)}`);
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const fwd = sharedForwarder('bond', () => ({ vhostClient: false, extra: [`VIRTIOFWD_DEVICE_ALIASES=(${A}=net_null0 ${B}=net_null1)`] }));
 
 describe('bonds', () => {
   test('a bond needs a valid name; two vdev members become one relay; remove needs the name', async () => {

@@ -8,9 +8,10 @@ import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals
 import { execa } from 'execa';
 import { z } from 'zod';
 import { CoreSchedStatus, ConfigStatus, statsResponseSchema, wire, zmqRequest } from '@vio4wd/common';
-import { Forwarder, PORTCTL_BIN, ROOT, STATS_BIN, cleanDpdkRuntime } from '../lib/forwarder.js';
+import { Forwarder, PORTCTL_BIN, ROOT, STATS_BIN } from '../lib/forwarder.js';
+import { sharedForwarder } from '../lib/fixtures.js';
 
-const ORIGINAL_STATS_BIN = path.join(ROOT, 'packages/stats/dist/original-bin.js');
+const ORIGINAL_STATS_BIN = path.join(ROOT, 'packages/stats/dist/virtioforwarder-stats-bin.js');
 
 jest.setTimeout(120000);
 
@@ -55,32 +56,18 @@ function wellFormed(line: PeerLine | undefined): Record<string, unknown> {
 const pci = (bus: number, fn: number) => ({ domain: 0, bus, slot: 0, function: fn });
 
 describe('the official protobuf runtime drives the supervisor', () => {
-  let fwd: Forwarder;
-  let dir: string;
-  let coreSchedEp: string;
-  let configEp: string;
-
-  beforeAll(async () => {
-    dir = Forwarder.scratch('pb');
-    coreSchedEp = `ipc://${dir}/core_sched`;
-    configEp = `ipc://${dir}/config`;
-    fwd = Forwarder.write(dir, {
-      vhostClient: false,
-      extra: [
-        'VIRTIOFWD_DEVICE_ALIASES=(0000:ff:00.1=net_null0 0000:ff:00.2=net_null1)',
-        'VIO4WD_CORE_SCHED_ENABLE=true',
-        `VIRTIOFWD_ZMQ_CORE_SCHED_EP=${coreSchedEp}`,
-        `VIRTIOFWD_ZMQ_CONFIG_EP=${configEp}`,
-      ],
-    });
-    await fwd.start();
-  });
-
-  afterAll(async () => {
-    await fwd.stop();
-    cleanDpdkRuntime(`vio4wd-${path.basename(dir)}`);
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const fwd = sharedForwarder('pb', (d) => ({
+    vhostClient: false,
+    extra: [
+      'VIRTIOFWD_DEVICE_ALIASES=(0000:ff:00.1=net_null0 0000:ff:00.2=net_null1)',
+      'VIO4WD_CORE_SCHED_ENABLE=true',
+      `VIRTIOFWD_ZMQ_CORE_SCHED_EP=ipc://${d}/core_sched`,
+      `VIRTIOFWD_ZMQ_CONFIG_EP=ipc://${d}/config`,
+    ],
+  }));
+  const dir = fwd.dir;
+  const coreSchedEp = `ipc://${dir}/core_sched`;
+  const configEp = `ipc://${dir}/config`;
 
   test('add, add_sock, query_pci, stats, config, GET_EAL_CORES, UPDATE, remove_sock, remove: well-formed replies', async () => {
     const pc = (msg: Record<string, unknown>): Step => ({ ep: fwd.portControlEp, request: 'PortControlRequest', reply: 'PortControlResponse', msg });

@@ -7,11 +7,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, jest, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import { execa } from 'execa';
 import * as zmq from 'zeromq';
 import { CoreSchedStatus, StatsStatus, wire } from '@vio4wd/common';
 import { Forwarder, ROOT } from '../lib/forwarder.js';
+import { cleanupsAfterEach } from '../lib/fixtures.js';
 
 jest.setTimeout(120000);
 
@@ -19,11 +20,7 @@ const SCHED_BIN = path.join(ROOT, 'packages/core-scheduler/dist/bin.js');
 const PINNER_BIN = path.join(ROOT, 'packages/core-scheduler/dist/pinner-bin.js');
 const LOAD_BIN = path.join(ROOT, 'packages/core-scheduler/dist/load-bin.js');
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const f of cleanups.reverse()) await f().catch(() => undefined);
-  cleanups.length = 0;
-});
+const cleanups = cleanupsAfterEach();
 
 /** A REP socket answering every request with what answer() gives now. */
 function fakeEndpoint(address: string, answer: () => Buffer): { close: () => void; requests: () => number } {

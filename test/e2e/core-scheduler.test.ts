@@ -8,11 +8,12 @@
 // loads as it would with a CPU per worker, only three times larger.
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, jest, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import { execa, type ResultPromise } from 'execa';
 import { Forwarder, ROOT, cleanDpdkRuntime } from '../lib/forwarder.js';
-import { runCount, type Cleanup, type CountResult } from '../lib/dataplane.js';
+import { runCount, type CountResult } from '../lib/dataplane.js';
 import { FLAP_WINDOW } from '@vio4wd/core-scheduler';
+import { cleanupsAfterEach } from '../lib/fixtures.js';
 
 jest.setTimeout(240000);
 
@@ -22,11 +23,7 @@ const LOAD_BIN = path.join(ROOT, 'packages/core-scheduler/dist/load-bin.js');
 const N = 3;
 const pci = (i: number) => `0000:ff:02.${i}`;
 
-const cleanups: Cleanup[] = [];
-afterEach(async () => {
-  for (const f of cleanups.reverse()) await f().catch(() => undefined);
-  cleanups.length = 0;
-});
+const cleanups = cleanupsAfterEach();
 
 class Scheduler {
   out = '';

@@ -2,18 +2,15 @@
 // flows, with no packet lost or reordered (300,000 each way at 100 kpps). Two worker lcores share CPU 1
 // (EAL --lcores) so that this runs on a 2-CPU machine.
 import path from 'node:path';
-import { afterEach, describe, expect, jest, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import { DataplaneError } from '@vio4wd/common';
 import { Forwarder } from '../lib/forwarder.js';
-import { runCount, startDataplane, type Cleanup } from '../lib/dataplane.js';
+import { runCount, startDataplane } from '../lib/dataplane.js';
+import { cleanupsAfterEach } from '../lib/fixtures.js';
 
 jest.setTimeout(120000);
 
-const cleanups: Cleanup[] = [];
-afterEach(async () => {
-  for (const f of cleanups.reverse()) await f().catch(() => undefined);
-  cleanups.length = 0;
-});
+const cleanups = cleanupsAfterEach();
 
 describe('run-time CPU moves', () => {
   test('moving both directions back and forth under bidirectional traffic loses and reorders nothing', async () => {

@@ -4,9 +4,10 @@
 // net_null VF (which receives without end) and a VM port of one testpmd
 // (8 virtio_user ports in server mode, as QEMU is in client mode).
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, jest, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import { Forwarder, TEST_HUGEPAGES, cleanDpdkRuntime, processAlive } from '../lib/forwarder.js';
 import { Testpmd } from '../lib/testpmd.js';
+import { cleanupsAfterEach } from '../lib/fixtures.js';
 
 jest.setTimeout(300000);
 
@@ -14,11 +15,7 @@ const N = 8;
 const KILLS = 10;
 const pci = (i: number) => `0000:ff:01.${i}`;
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const f of cleanups.reverse()) await f().catch(() => undefined);
-  cleanups.length = 0;
-});
+const cleanups = cleanupsAfterEach();
 
 /** pkts_tx_to_vm of every relay, or undefined while the stats endpoint cannot answer. */
 async function delivered(fwd: Forwarder): Promise<Map<number, number> | undefined> {

@@ -6,21 +6,18 @@
 // is refused with the reason. A stats request naming relays costs what they
 // do: the dataplane is asked for those alone.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, jest, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import { DataplaneClient, DataplaneError, wire, zmqRequest } from '@vio4wd/common';
 import { Forwarder, cleanDpdkRuntime } from '../lib/forwarder.js';
 import { Testpmd } from '../lib/testpmd.js';
+import { cleanupsAfterEach } from '../lib/fixtures.js';
 
 jest.setTimeout(300000);
 
 const N = 64;
 const pci = (i: number) => `0000:fe:${(i >> 3).toString(16).padStart(2, '0')}.${i & 7}`;
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const f of cleanups.reverse()) await f().catch(() => undefined);
-  cleanups.length = 0;
-});
+const cleanups = cleanupsAfterEach();
 
 describe('64 relays', () => {
   test('64 relays plugged at once each deliver VF traffic to their VM; a 65th is refused with the reason', async () => {

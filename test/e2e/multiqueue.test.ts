@@ -3,17 +3,14 @@
 // order); VM->VF drains every enabled queue. The guest side is virtio_user
 // in vio4wd-pktgen, which sends flow f on its queue f % queues.
 import path from 'node:path';
-import { afterEach, describe, expect, jest, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import { Forwarder } from '../lib/forwarder.js';
-import { runCount, startDataplane, type Cleanup, type CountResult } from '../lib/dataplane.js';
+import { runCount, startDataplane, type CountResult } from '../lib/dataplane.js';
+import { cleanupsAfterEach } from '../lib/fixtures.js';
 
 jest.setTimeout(120000);
 
-const cleanups: Cleanup[] = [];
-afterEach(async () => {
-  for (const f of cleanups.reverse()) await f().catch(() => undefined);
-  cleanups.length = 0;
-});
+const cleanups = cleanupsAfterEach();
 
 async function exchange(tag: string, vdevQueues: number, queues: number, flows: number, count: number) {
   const dir = Forwarder.scratch(tag);

@@ -3,17 +3,14 @@
 // buffers start unplaced (-1) and move at the first connect; this machine
 // has one node (0), so the move is real and the fallback is not reachable.
 import path from 'node:path';
-import { afterEach, describe, expect, jest, test } from '@jest/globals';
+import { describe, expect, jest, test } from '@jest/globals';
 import { Forwarder } from '../lib/forwarder.js';
-import { runCount, startDataplane, type Cleanup } from '../lib/dataplane.js';
+import { runCount, startDataplane } from '../lib/dataplane.js';
+import { cleanupsAfterEach } from '../lib/fixtures.js';
 
 jest.setTimeout(120000);
 
-const cleanups: Cleanup[] = [];
-afterEach(async () => {
-  for (const f of cleanups.reverse()) await f().catch(() => undefined);
-  cleanups.length = 0;
-});
+const cleanups = cleanupsAfterEach();
 
 describe('NUMA placement', () => {
   test('buffers move to the VM memory node at connect; traffic through them is exact; a reconnect does not move them again', async () => {

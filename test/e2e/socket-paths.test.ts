@@ -7,37 +7,25 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { afterAll, describe, expect, jest, test } from '@jest/globals';
 import { DataplaneClient, DataplaneError } from '@vio4wd/common';
 import { startDataplane, type Cleanup } from '../lib/dataplane.js';
 import { Forwarder, cleanDpdkRuntime } from '../lib/forwarder.js';
+import { sharedForwarder } from '../lib/fixtures.js';
 
 jest.setTimeout(120000);
 
-let fwd: Forwarder;
-let dir: string;
-/** A directory outside every allowed one. */
-let outside: string;
-
 const ALIASES = 'VIRTIOFWD_DEVICE_ALIASES=(0000:ff:00.1=net_null0 0000:ff:00.2=net_null1 0000:ff:00.3=net_null2)';
 
-beforeAll(async () => {
-  dir = Forwarder.scratch('sp');
-  outside = Forwarder.scratch('spx');
-  fs.mkdirSync(`${dir}/allowed`);
-  fwd = Forwarder.write(dir, {
-    vhostClient: false,
-    extra: [ALIASES, `VIO4WD_VHOST_SOCKET_DIRS=(${dir}/allowed)`],
-  });
-  await fwd.start();
-});
-
-afterAll(async () => {
-  await fwd.stop();
-  cleanDpdkRuntime(`vio4wd-${path.basename(dir)}`);
-  fs.rmSync(dir, { recursive: true, force: true });
-  fs.rmSync(outside, { recursive: true, force: true });
-});
+const fwd = sharedForwarder(
+  'sp',
+  (d) => ({ vhostClient: false, extra: [ALIASES, `VIO4WD_VHOST_SOCKET_DIRS=(${d}/allowed)`] }),
+  (d) => fs.mkdirSync(`${d}/allowed`),
+);
+const dir = fwd.dir;
+/** A directory outside every allowed one. */
+const outside = Forwarder.scratch('spx');
+afterAll(() => fs.rmSync(outside, { recursive: true, force: true }));
 
 async function relayCount(): Promise<number> {
   return (await fwd.stats()).relay.length;

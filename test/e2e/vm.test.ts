@@ -5,18 +5,15 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { execa } from 'execa';
 import { Forwarder, cleanDpdkRuntime } from '../lib/forwarder.js';
 import { Guest, guestImage, qmp } from '../lib/guest.js';
+import { cleanupsAfterEach } from '../lib/fixtures.js';
 
 jest.setTimeout(300000);
 
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const f of cleanups.reverse()) await f().catch(() => undefined);
-  cleanups.length = 0;
-});
+const cleanups = cleanupsAfterEach();
 
 beforeAll(async () => {
   await guestImage();

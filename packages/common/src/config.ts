@@ -12,6 +12,13 @@ export { ConfigError } from './config-file.js';
 
 export const DEFAULT_CONFIG_PATH = '/etc/default/virtioforwarder';
 
+/** The ZeroMQ endpoints when the configuration does not name others (the original's). */
+export const DEFAULT_ENDPOINTS = {
+  portControl: 'ipc:///var/run/virtio-forwarder/port_control',
+  stats: 'ipc:///var/run/virtio-forwarder/stats',
+  coreSched: 'ipc:///var/run/virtio-forwarder/core_sched',
+} as const;
+
 export interface CpuPin {
   relay: number;
   /** CPU serving VF->VM. */
@@ -227,61 +234,82 @@ const socketDirs: Parser<string[]> = (e) => {
 
 const shellWords: Parser<string[]> = (e) => e.values.flatMap((v) => v.split(/\s+/)).filter((v) => v !== '');
 
-interface VarSpec {
+/** How one variable is read: its name in the file, its default, its parser. */
+interface VarSpec<T> {
+  name: string;
   default: string | string[];
-  parse: Parser<unknown>;
-  key: string;
+  parse: Parser<T>;
 }
+
+function v<T>(name: string, dflt: string | string[], parse: Parser<T>): VarSpec<T> {
+  return { name, default: dflt, parse };
+}
+
+/** The parts of Config that are groups of settings of their own. */
+type Section = 'coreSched' | 'eal';
+type SectionSpecs<T> = { [K in keyof T]-?: VarSpec<T[K]> };
+/**
+ * A variable for every field of Config, each parser of the field's type: a
+ * field without one, a misspelt one or a parser of another type does not
+ * compile.
+ */
+type TopKey = Exclude<keyof Config, Section>;
+type TopSpecs = { [K in TopKey]: VarSpec<Config[K]> };
+type ConfigSpecs = TopSpecs & { [K in Section]-?: SectionSpecs<Config[K]> };
 
 /** DPDK's RTE_MAX_LCORE. */
 const MAX_LCORES = 128;
 
-function varSpecs(hostCpus: number, sharedWorkers: boolean): Record<string, VarSpec> {
+function configSpecs(hostCpus: number, sharedWorkers: boolean): ConfigSpecs {
   return {
-  // With VIO4WD_WORKER_CPUS the mask names lcores (up to DPDK's 128), not CPUs.
-  VIRTIOFWD_CPU_MASK: { key: 'cpuMask', default: '1,2', parse: (e) => parseCpuList(scalar(e), (sharedWorkers ? MAX_LCORES : hostCpus) - 1) },
-  VIRTIOFWD_LOG_LEVEL: { key: 'logLevel', default: '6', parse: intIn(0, 7) },
-  VIRTIOFWD_HUGETLBFS_MOUNT_POINT: { key: 'hugetlbfsMountPoint', default: '/mnt/huge', parse: absPath },
-  VIRTIOFWD_SOCKET_OWNER: { key: 'socketOwner', default: 'libvirt-qemu', parse: text },
-  VIRTIOFWD_SOCKET_GROUP: { key: 'socketGroup', default: 'kvm', parse: text },
-  VIRTIOFWD_SOCKET_DIR: { key: 'socketDir', default: '/tmp/virtio-forwarder', parse: socketDir },
-  // Where Neutron's Open vSwitch and OVN drivers (vhostuser_socket_dir, vhost_sock_dir) and
-  // TripleO's client mode (NeutronVhostuserSocketDir) have Nova put vhost-user sockets: docs/security.md.
-  VIO4WD_VHOST_SOCKET_DIRS: { key: 'vhostSocketDirs', default: ['/var/run/openvswitch', '/var/lib/vhost_sockets'], parse: socketDirs },
-  VIRTIOFWD_SOCKET_FNAME_PATTERN: { key: 'socketFnamePattern', default: '', parse: socketPattern },
-  VIRTIOFWD_DYNAMIC_SOCKETS: { key: 'dynamicSockets', default: 'false', parse: bool },
-  VIRTIOFWD_VHOST_CLIENT: { key: 'vhostClient', default: 'true', parse: bool },
-  VIRTIOFWD_STATIC_VFS: { key: 'staticVfs', default: [], parse: staticVfs },
-  VIRTIOFWD_CPU_PINS: { key: 'cpuPins', default: [], parse: cpuPins },
-  VIRTIOFWD_MASTER_LCORE: { key: 'masterLcore', default: '0', parse: (e) => (scalar(e) === '' ? 0 : intIn(0, hostCpus - 1)(e)) },
-  VIRTIOFWD_PID_DIR: { key: 'pidDir', default: '/var/run', parse: absPath },
-  VIRTIOFWD_JUMBO: { key: 'jumbo', default: 'false', parse: bool },
-  VIRTIOFWD_MRGBUF: { key: 'mergeableBuffers', default: 'false', parse: bool },
-  VIRTIOFWD_TSO: { key: 'tso', default: 'false', parse: bool },
-  VIRTIOFWD_VFIO_VF_TOKEN: { key: 'vfioVfToken', default: '', parse: vfioToken },
-  VIRTIOFWD_ZMQ_PORT_CONTROL_EP: { key: 'zmqPortControlEp', default: 'ipc:///var/run/virtio-forwarder/port_control', parse: endpoint },
-  VIRTIOFWD_ZMQ_STATS_EP: { key: 'zmqStatsEp', default: 'ipc:///var/run/virtio-forwarder/stats', parse: endpoint },
-  VIRTIOFWD_ZMQ_CORE_SCHED_EP: { key: 'zmqCoreSchedEp', default: 'ipc:///var/run/virtio-forwarder/core_sched', parse: endpoint },
-  VIRTIOFWD_ZMQ_CONFIG_EP: { key: 'zmqConfigEp', default: '', parse: optionalEndpoint },
-  VIO4WD_CORE_SCHED_ENABLE: { key: 'coreSchedEnable', default: 'false', parse: bool },
-  VIO4WD_CORE_SCHED_SENSITIVITY: { key: 'coreSched.sensitivity', default: '0.25', parse: decimalIn(0, 1) },
-  VIO4WD_CORE_SCHED_POLL_INTERVAL: { key: 'coreSched.pollIntervalS', default: '5', parse: decimalIn(0, 3600) },
-  VIO4WD_CORE_SCHED_LOG_LEVEL: { key: 'coreSched.logLevel', default: '6', parse: intIn(0, 7) },
-  VIO4WD_CORE_SCHED_GLOBAL_NUMA_OPT: { key: 'coreSched.globalNumaOpt', default: 'false', parse: bool },
-  VIO4WD_CORE_SCHED_KEEP_PINS: { key: 'coreSched.keepPins', default: 'false', parse: bool },
-  VIO4WD_CORE_SCHED_LOAD_THRESHOLD: { key: 'coreSched.loadThreshold', default: '0.8', parse: decimalIn(0, 1) },
-  VIO4WD_CORE_SCHED_SUSTAIN: { key: 'coreSched.sustainIntervals', default: '3', parse: intIn(1, 1000) },
-  VIO4WD_WORKER_CPUS: { key: 'workerCpus', default: '', parse: (e) => (scalar(e) === '' ? [] : parseCpuList(scalar(e), hostCpus - 1)) },
-  VIRTIOFWD_DEVICE_ALIASES: { key: 'deviceAliases', default: [], parse: deviceAliases },
-  VIRTIOFWD_BINARY: { key: 'dataplaneBinary', default: '/usr/libexec/vio4wd/vio4wd-dataplane', parse: absPath },
-  VIO4WD_STATE_DIR: { key: 'stateDir', default: '/var/lib/vio4wd', parse: absPath },
-  VIO4WD_CONTROL_SOCKET: { key: 'controlSocket', default: '/var/run/virtio-forwarder/dataplane.sock', parse: absPath },
-  VIO4WD_NO_HUGE: { key: 'eal.noHuge', default: 'false', parse: bool },
-  VIO4WD_MEMORY_MB: { key: 'eal.memoryMb', default: '512', parse: intIn(64, 1048576) },
-  VIO4WD_EAL_FILE_PREFIX: { key: 'eal.filePrefix', default: 'virtio-forwarder', parse: withSchema(z.string().regex(/^[A-Za-z0-9_.-]+$/), 'letters, digits, _ . -') },
-  VIO4WD_EAL_EXTRA_ARGS: { key: 'eal.extraArgs', default: [], parse: shellWords },
-  VIO4WD_IDLE_SLEEP_US: { key: 'idleSleepUs', default: '0', parse: intIn(0, 1000) },
-  VIO4WD_HOLD_US: { key: 'holdUs', default: '10000', parse: intIn(0, 1000000) },
+    // With VIO4WD_WORKER_CPUS the mask names lcores (up to DPDK's 128), not CPUs.
+    cpuMask: v('VIRTIOFWD_CPU_MASK', '1,2', (e) => parseCpuList(scalar(e), (sharedWorkers ? MAX_LCORES : hostCpus) - 1)),
+    logLevel: v('VIRTIOFWD_LOG_LEVEL', '6', intIn(0, 7)),
+    hugetlbfsMountPoint: v('VIRTIOFWD_HUGETLBFS_MOUNT_POINT', '/mnt/huge', absPath),
+    socketOwner: v('VIRTIOFWD_SOCKET_OWNER', 'libvirt-qemu', text),
+    socketGroup: v('VIRTIOFWD_SOCKET_GROUP', 'kvm', text),
+    socketDir: v('VIRTIOFWD_SOCKET_DIR', '/tmp/virtio-forwarder', socketDir),
+    // Where Neutron's Open vSwitch and OVN drivers (vhostuser_socket_dir, vhost_sock_dir) and
+    // TripleO's client mode (NeutronVhostuserSocketDir) have Nova put vhost-user sockets: docs/security.md.
+    vhostSocketDirs: v('VIO4WD_VHOST_SOCKET_DIRS', ['/var/run/openvswitch', '/var/lib/vhost_sockets'], socketDirs),
+    socketFnamePattern: v('VIRTIOFWD_SOCKET_FNAME_PATTERN', '', socketPattern),
+    dynamicSockets: v('VIRTIOFWD_DYNAMIC_SOCKETS', 'false', bool),
+    vhostClient: v('VIRTIOFWD_VHOST_CLIENT', 'true', bool),
+    staticVfs: v('VIRTIOFWD_STATIC_VFS', [], staticVfs),
+    cpuPins: v('VIRTIOFWD_CPU_PINS', [], cpuPins),
+    masterLcore: v('VIRTIOFWD_MASTER_LCORE', '0', (e) => (scalar(e) === '' ? 0 : intIn(0, hostCpus - 1)(e))),
+    pidDir: v('VIRTIOFWD_PID_DIR', '/var/run', absPath),
+    jumbo: v('VIRTIOFWD_JUMBO', 'false', bool),
+    mergeableBuffers: v('VIRTIOFWD_MRGBUF', 'false', bool),
+    tso: v('VIRTIOFWD_TSO', 'false', bool),
+    vfioVfToken: v('VIRTIOFWD_VFIO_VF_TOKEN', '', vfioToken),
+    zmqPortControlEp: v('VIRTIOFWD_ZMQ_PORT_CONTROL_EP', DEFAULT_ENDPOINTS.portControl, endpoint),
+    zmqStatsEp: v('VIRTIOFWD_ZMQ_STATS_EP', DEFAULT_ENDPOINTS.stats, endpoint),
+    zmqCoreSchedEp: v('VIRTIOFWD_ZMQ_CORE_SCHED_EP', DEFAULT_ENDPOINTS.coreSched, endpoint),
+    zmqConfigEp: v('VIRTIOFWD_ZMQ_CONFIG_EP', '', optionalEndpoint),
+    coreSchedEnable: v('VIO4WD_CORE_SCHED_ENABLE', 'false', bool),
+    coreSched: {
+      sensitivity: v('VIO4WD_CORE_SCHED_SENSITIVITY', '0.25', decimalIn(0, 1)),
+      pollIntervalS: v('VIO4WD_CORE_SCHED_POLL_INTERVAL', '5', decimalIn(0, 3600)),
+      logLevel: v('VIO4WD_CORE_SCHED_LOG_LEVEL', '6', intIn(0, 7)),
+      globalNumaOpt: v('VIO4WD_CORE_SCHED_GLOBAL_NUMA_OPT', 'false', bool),
+      keepPins: v('VIO4WD_CORE_SCHED_KEEP_PINS', 'false', bool),
+      loadThreshold: v('VIO4WD_CORE_SCHED_LOAD_THRESHOLD', '0.8', decimalIn(0, 1)),
+      sustainIntervals: v('VIO4WD_CORE_SCHED_SUSTAIN', '3', intIn(1, 1000)),
+    },
+    workerCpus: v('VIO4WD_WORKER_CPUS', '', (e) => (scalar(e) === '' ? [] : parseCpuList(scalar(e), hostCpus - 1))),
+    deviceAliases: v('VIRTIOFWD_DEVICE_ALIASES', [], deviceAliases),
+    dataplaneBinary: v('VIRTIOFWD_BINARY', '/usr/libexec/vio4wd/vio4wd-dataplane', absPath),
+    stateDir: v('VIO4WD_STATE_DIR', '/var/lib/vio4wd', absPath),
+    controlSocket: v('VIO4WD_CONTROL_SOCKET', '/var/run/virtio-forwarder/dataplane.sock', absPath),
+    eal: {
+      noHuge: v('VIO4WD_NO_HUGE', 'false', bool),
+      memoryMb: v('VIO4WD_MEMORY_MB', '512', intIn(64, 1048576)),
+      filePrefix: v('VIO4WD_EAL_FILE_PREFIX', 'virtio-forwarder', withSchema(z.string().regex(/^[A-Za-z0-9_.-]+$/), 'letters, digits, _ . -')),
+      extraArgs: v('VIO4WD_EAL_EXTRA_ARGS', [], shellWords),
+    },
+    idleSleepUs: v('VIO4WD_IDLE_SLEEP_US', '0', intIn(0, 1000)),
+    holdUs: v('VIO4WD_HOLD_US', '10000', intIn(0, 1000000)),
   };
 }
 
@@ -294,12 +322,6 @@ const ACCEPTED = new Set([
   'VIRTIOFWD_BIND_VFIO_PCI',
 ]);
 
-function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
-  const [head, tail] = path.split('.', 2) as [string, string | undefined];
-  if (tail === undefined) obj[head] = value;
-  else setPath((obj[head] ??= {}) as Record<string, unknown>, tail, value);
-}
-
 export interface LoadedConfig {
   config: Config;
   warnings: string[];
@@ -308,36 +330,81 @@ export interface LoadedConfig {
 export interface ParseOptions {
   /** CPUs on this host (CPU numbers 0 to hostCpus-1 exist). */
   hostCpus?: number;
+  /**
+   * false: CPU numbers are checked against DPDK's limit only (programs that
+   * talk to the forwarder: which CPUs it may use is its own check).
+   */
+  cpusOfThisHost?: boolean;
 }
+
+type Reader = <T>(spec: VarSpec<T>) => T | undefined;
+
+/** The file's order: Config's fields as the table lists them, sections in place. */
+function topKeys(specs: ConfigSpecs): (keyof Config)[] {
+  return Object.keys(specs) as (keyof Config)[];
+}
+
+function readField<K extends TopKey>(specs: TopSpecs, out: TopDraft, key: K, read: Reader): void {
+  const spec: VarSpec<Config[K]> = specs[key];
+  const value = read<Config[K]>(spec);
+  if (value !== undefined) out[key] = value;
+}
+
+function readSection<T>(specs: SectionSpecs<T>, out: Partial<T>, read: Reader): void {
+  for (const key of Object.keys(specs) as (keyof T)[]) {
+    const value = read(specs[key]);
+    if (value !== undefined) out[key] = value;
+  }
+}
+
+function specNames(specs: ConfigSpecs): string[] {
+  const names: string[] = [];
+  for (const key of topKeys(specs)) {
+    if (key === 'coreSched' || key === 'eal') names.push(...Object.values<VarSpec<unknown>>(specs[key]).map((s) => s.name));
+    else names.push(specs[key].name);
+  }
+  return names;
+}
+
+/** The fields of Config that parsed (all of them when nothing was wrong). */
+type TopDraft = { [K in TopKey]?: Config[K] };
+type Draft = TopDraft & { [K in Section]: Partial<Config[K]> };
 
 export function parseConfig(textContent: string, source = 'config', opts: ParseOptions = {}): LoadedConfig {
   const entries = parseConfigText(textContent, source);
   const sharedWorkers = entries.some((e) => e.name === 'VIO4WD_WORKER_CPUS' && e.values.some((v) => v.trim() !== ''));
-  const vars = varSpecs(Math.max(opts.hostCpus ?? os.cpus().length, 1), sharedWorkers);
+  const hostCpus = opts.cpusOfThisHost === false ? MAX_LCORES : Math.max(opts.hostCpus ?? os.cpus().length, 1);
+  const specs = configSpecs(hostCpus, sharedWorkers);
+  const known = new Set(specNames(specs));
   const byName = new Map<string, RawEntry>();
   const warnings: string[] = [];
   for (const e of entries) {
-    if (!(e.name in vars) && !ACCEPTED.has(e.name)) warnings.push(`${source}:${e.line}: unknown variable ${e.name} (ignored)`);
+    if (!known.has(e.name) && !ACCEPTED.has(e.name)) warnings.push(`${source}:${e.line}: unknown variable ${e.name} (ignored)`);
     byName.set(e.name, e);
   }
-  const out: Record<string, unknown> = {};
   const problems: string[] = [];
-  for (const [name, spec] of Object.entries(vars)) {
-    const given = byName.get(name);
-    const entry: RawEntry = given ?? {
-      name,
+  // The variable's value (or its default); undefined after a problem, which is recorded.
+  const read = <T>(spec: VarSpec<T>): T | undefined => {
+    const entry: RawEntry = byName.get(spec.name) ?? {
+      name: spec.name,
       values: Array.isArray(spec.default) ? spec.default : [spec.default],
       isArray: Array.isArray(spec.default),
       line: 0,
     };
     try {
-      setPath(out, spec.key, spec.parse(entry));
+      return spec.parse(entry);
     } catch (e) {
       if (!(e instanceof VarError)) throw e;
-      problems.push(`${source}:${entry.line}: ${name}: ${e.message}`);
+      problems.push(`${source}:${entry.line}: ${spec.name}: ${e.message}`);
+      return undefined;
     }
+  };
+  const config: Draft = { coreSched: {}, eal: {} };
+  for (const key of topKeys(specs)) {
+    if (key === 'coreSched') readSection(specs.coreSched, config.coreSched, read);
+    else if (key === 'eal') readSection(specs.eal, config.eal, read);
+    else readField(specs, config, key, read);
   }
-  const config = out as unknown as Partial<Config>;
   const at = (name: string) => `${source}:${byName.get(name)?.line ?? 0}`;
   // Checks across variables, for those that parsed.
   if (config.cpuMask && config.cpuPins) {
@@ -357,15 +424,40 @@ export function parseConfig(textContent: string, source = 'config', opts: ParseO
     ids.add(vf.virtioId);
   }
   if (problems.length) throw new ConfigError(problems);
+  // Every field was read, none had a problem: the draft is whole.
   return { config: config as Config, warnings };
 }
 
-export function loadConfig(path: string, opts: ParseOptions = {}): LoadedConfig {
+/** The file itself could not be read; reason: the system's words. */
+export class ConfigReadError extends ConfigError {
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super([`cannot read ${path}: ${reason}`]);
+  }
+}
+
+export interface ReadOptions extends ParseOptions {
+  /**
+   * A file it cannot read stands for an empty one: the defaults apply (a
+   * program's default file, on a host where only the tools are used).
+   */
+  optional?: boolean;
+}
+
+/**
+ * The configuration file of every program: path, or the default file.
+ * A file it cannot read (unless optional) or a bad value: a ConfigError
+ * naming each problem.
+ */
+export function readConfig(path: string = DEFAULT_CONFIG_PATH, opts: ReadOptions = {}): LoadedConfig {
   let content: string;
   try {
     content = fs.readFileSync(path, 'utf8');
   } catch (e) {
-    throw new ConfigError([`cannot read ${path}: ${e instanceof Error ? e.message : String(e)}`]);
+    if (opts.optional) content = '';
+    else throw new ConfigReadError(path, e instanceof Error ? e.message : String(e));
   }
   return parseConfig(content, path, opts);
 }

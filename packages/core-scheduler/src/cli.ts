@@ -1,7 +1,7 @@
 // vio4wd_core_scheduler's command line: the original's flags, the
 // configuration file's VIO4WD_CORE_SCHED_* as defaults.
 import { cliParser, EXIT_CONFIG } from '@vio4wd/common';
-import { checkNumber, endpointOptions, EXIT_USAGE, parseOrFail, readConfig, UsageError, type Io } from './options.js';
+import { checkNumber, endpointOf, endpointOptions, EXIT_USAGE, parseOrFail, readToolConfig, UsageError, type Io } from './options.js';
 import { DEFAULT_SETTINGS } from './plan.js';
 import type { SchedulerOptions } from './scheduler.js';
 
@@ -48,7 +48,7 @@ export async function parseSchedulerArgs(argv: string[], io: Io): Promise<Schedu
   // Only an operator can fix the file: the service is not restarted for it.
   let c;
   try {
-    c = readConfig(a.config);
+    c = readToolConfig(a.config);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     io.err(e.message);
@@ -61,8 +61,8 @@ export async function parseSchedulerArgs(argv: string[], io: Io): Promise<Schedu
     notifyHelper: c.dataplaneBinary.replace(/[^/]+$/, 'vio4wd-notify'),
     socketGroup: c.socketGroup,
     options: {
-      statsEp: a['stats-ep'] ?? c.zmqStatsEp,
-      schedEp: a['sched-ep'] ?? c.zmqCoreSchedEp,
+      statsEp: endpointOf('stats', a, c),
+      schedEp: endpointOf('sched', a, c),
       pollIntervalS: a['poll-interval'] ?? cs.pollIntervalS,
       dryRun: a['dry-run'],
       timeoutMs: a.timeout,

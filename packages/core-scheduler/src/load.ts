@@ -4,7 +4,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { busyShare, cliParser, ReqClient, type StatsResponse } from '@vio4wd/common';
 import { cpuMap, formatView, readStats } from './cpu-map.js';
-import { checkNumber, endpointOptions, EXIT_USAGE, parseOrFail, readConfig, UsageError, type Io } from './options.js';
+import { checkNumber, endpointOf, endpointOptions, EXIT_USAGE, parseOrFail, UsageError, type Io } from './options.js';
 
 const BAR = 40;
 
@@ -40,7 +40,7 @@ export async function runLoad(argv: string[], io: Io, tty = false, signal?: Abor
   let statsEp: string;
   try {
     checkNumber('interval', a.interval, 0.1, 60);
-    statsEp = a['stats-ep'] ?? readConfig(a.config).zmqStatsEp;
+    statsEp = endpointOf('stats', a);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     io.err(e.message);

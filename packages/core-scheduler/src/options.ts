@@ -1,8 +1,7 @@
 // Settings shared by the scheduler and the two tools: the configuration
 // file (/etc/default/virtioforwarder, --config) gives the defaults, flags win.
-import fs from 'node:fs';
 import type { Argv } from 'yargs';
-import { ConfigError, DEFAULT_CONFIG_PATH, parseConfig, type Config } from '@vio4wd/common';
+import { ConfigError, ConfigReadError, DEFAULT_CONFIG_PATH, readConfig, type Config } from '@vio4wd/common';
 
 export interface Io {
   out(line: string): void;
@@ -19,21 +18,32 @@ export class UsageError extends Error {}
  * missing (a host where only the tools are used), and then the built-in
  * defaults apply. A file with bad values is a usage error naming each.
  */
-export function readConfig(file: string | undefined): Config {
-  const path = file ?? DEFAULT_CONFIG_PATH;
-  let text = '';
+export function readToolConfig(file: string | undefined): Config {
   try {
-    text = fs.readFileSync(path, 'utf8');
+    // Which CPUs the forwarder may use is its own check, not the tools'.
+    return readConfig(file, { optional: file === undefined, cpusOfThisHost: false }).config;
   } catch (e) {
-    if (file !== undefined) throw new UsageError(`--config ${file}: ${e instanceof Error ? e.message : String(e)}`);
-  }
-  try {
-    // The CPU mask is the forwarder's business: any host size will do here.
-    return parseConfig(text, path, { hostCpus: 128 }).config;
-  } catch (e) {
+    if (e instanceof ConfigReadError) throw new UsageError(`--config ${file ?? e.path}: ${e.reason}`);
     if (e instanceof ConfigError) throw new UsageError(e.problems.join('\n'));
     throw e;
   }
+}
+
+export interface EndpointArgs {
+  config?: string;
+  'stats-ep'?: string;
+  'sched-ep'?: string;
+}
+
+/**
+ * The stats or core scheduling endpoint: its flag, else the configuration's
+ * variable (the file is read only then, unless config is given).
+ */
+export function endpointOf(kind: 'stats' | 'sched', a: EndpointArgs, config?: Config): string {
+  const flag = kind === 'stats' ? a['stats-ep'] : a['sched-ep'];
+  if (flag !== undefined) return flag;
+  const c = config ?? readToolConfig(a.config);
+  return kind === 'stats' ? c.zmqStatsEp : c.zmqCoreSchedEp;
 }
 
 /** --config, --stats-ep and --sched-ep, as every tool here takes them. */

@@ -3,7 +3,7 @@
 // (Ci serves VF->VM, Cj VM->VF; one CPU serves both).
 import { cliParser, CoreSchedOp, CoreSchedStatus, MAX_RELAYS, type RelayCpu, ReqClient, wire } from '@vio4wd/common';
 import { cpuMap, formatView, readStats } from './cpu-map.js';
-import { endpointOptions, EXIT_USAGE, parseOrFail, readConfig, UsageError, type Io } from './options.js';
+import { endpointOf, endpointOptions, EXIT_USAGE, parseOrFail, readToolConfig, UsageError, type Io } from './options.js';
 
 export function parsePin(text: string): RelayCpu {
   const m = /^(\d+):(\d+)(?:,(\d+))?$/.exec(text);
@@ -32,9 +32,9 @@ export async function runPinner(argv: string[], io: Io): Promise<number> {
   let schedEp: string;
   let pins: RelayCpu[];
   try {
-    const c = readConfig(a.config);
-    statsEp = a['stats-ep'] ?? c.zmqStatsEp;
-    schedEp = a['sched-ep'] ?? c.zmqCoreSchedEp;
+    const c = readToolConfig(a.config);
+    statsEp = endpointOf('stats', a, c);
+    schedEp = endpointOf('sched', a, c);
     pins = a['print-core-map'] ? [] : a['virtio-cpu'].map(parsePin);
     const twice = pins.find((p, i) => pins.findIndex((q) => q.relay_number === p.relay_number) !== i);
     if (twice) throw new UsageError(`--virtio-cpu: relay ${twice.relay_number} is given twice`);

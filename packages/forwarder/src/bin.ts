@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // virtio-forwarder daemon entry point.
 import { parseArgs } from 'node:util';
-import { ConfigError, createLogger, DEFAULT_CONFIG_PATH, EXIT_CONFIG, loadConfig, productVersion } from '@vio4wd/common';
+import { ConfigError, createLogger, DEFAULT_CONFIG_PATH, EXIT_CONFIG, readConfig, productVersion } from '@vio4wd/common';
 import { PreflightError } from './preflight.js';
 import { Supervisor } from './supervisor.js';
 
@@ -43,7 +43,7 @@ async function main(): Promise<number> {
   const bootLog = createLogger('virtio-forwarder');
   let loaded;
   try {
-    loaded = loadConfig(values.config);
+    loaded = readConfig(values.config);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     for (const p of e.problems) bootLog.error(`config: ${p}`);

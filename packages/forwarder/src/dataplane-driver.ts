@@ -2,7 +2,7 @@
 // that arrive while the dataplane restarts wait for it; relays the retry
 // timer still holds are not in the dataplane and are settled here.
 import type { DataplaneClient } from '@vio4wd/common';
-import type { CpuDriver } from './core-sched.js';
+import type { CpuDriver } from './core-sched-endpoint.js';
 import type { DataplaneProcess } from './dataplane-process.js';
 import type { RelayDriver } from './port-control.js';
 import { pciDriverProblem } from './preflight.js';

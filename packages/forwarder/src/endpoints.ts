@@ -15,7 +15,7 @@ import {
   type StatsRequest,
   type StatsResponse,
 } from '@vio4wd/common';
-import type { CoreSched } from './core-sched.js';
+import type { CoreSched } from './core-sched-endpoint.js';
 import type { PortControl } from './port-control.js';
 import type { ZmqEndpoint } from './zmq-server.js';
 

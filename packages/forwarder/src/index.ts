@@ -6,7 +6,7 @@ export { RelayTable, type RelaySpec } from './relay-table.js';
 export { BASE_PAGES, PAGES_PER_RELAY, PreflightError, pciDriverProblem, pciDriversLoaded, preflight, type PlannedRelay } from './preflight.js';
 export { LogLimiter } from './log-limit.js';
 export { PortControl, type RelayDriver } from './port-control.js';
-export { CoreSched, type CpuDriver } from './core-sched.js';
+export { CoreSched, type CpuDriver } from './core-sched-endpoint.js';
 export { ZmqServer, MAX_IN_FLIGHT, MAX_REQUEST_BYTES, type ZmqEndpoint } from './zmq-server.js';
 export { configEndpoint, coreSchedEndpoint, EBADMSG, portControlEndpoint, statsEndpoint } from './endpoints.js';
 export { RESTART_LIMITS, RestartPolicy, type RestartDecision, type RestartLimits } from './restart-policy.js';

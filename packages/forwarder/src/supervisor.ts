@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ipcPath, type Config, type Logger } from '@vio4wd/common';
-import { CoreSched } from './core-sched.js';
+import { CoreSched } from './core-sched-endpoint.js';
 import { DataplaneDriver } from './dataplane-driver.js';
 import { DataplaneProcess, describeExit } from './dataplane-process.js';
 import { configEndpoint, coreSchedEndpoint, portControlEndpoint, statsEndpoint } from './endpoints.js';
@@ -14,7 +14,7 @@ import { RestartPolicy } from './restart-policy.js';
 import { RelayTable, sameRelay, vfLabel, type RelaySpec } from './relay-table.js';
 import { ServiceStatus } from './service-status.js';
 import { StateFile } from './state-file.js';
-import { answerStats, sharedSamples } from './stats.js';
+import { answerStats, sharedSamples } from './stats-endpoint.js';
 import { UnpluggedRelays } from './unplugged.js';
 import { ZmqServer, type ZmqEndpoint } from './zmq-server.js';
 

@@ -3,6 +3,7 @@
 import type { Argv } from 'yargs';
 import {
   cliParser,
+  DEFAULT_ENDPOINTS,
   parsePciAddress,
   PortControlOp,
   PortControlStatus,
@@ -12,8 +13,6 @@ import {
   type PortControlOpName,
   type PortControlRequestInput,
 } from '@vio4wd/common';
-
-export const DEFAULT_PORT_CONTROL_EP = 'ipc:///var/run/virtio-forwarder/port_control';
 
 export const EXIT_OK = 0;
 export const EXIT_REFUSED = 1;
@@ -87,7 +86,7 @@ export function buildCli(argv: string[], io: Io, done: (code: number) => void): 
     .option('vhost-path', { type: 'string', describe: 'vhost-user socket path, for the socket operations' })
     .option('name', { type: 'string', describe: 'bond name' })
     .option('mode', { type: 'number', default: 1, choices: [0, 1, 2, 3, 4, 5, 6], describe: 'bond mode (1: active-backup)' })
-    .option('zmq_ep', { alias: 'zmq-ep', type: 'string', default: DEFAULT_PORT_CONTROL_EP, describe: 'port control endpoint' })
+    .option('zmq_ep', { alias: 'zmq-ep', type: 'string', default: DEFAULT_ENDPOINTS.portControl, describe: 'port control endpoint' })
     .option('conditional', { type: 'boolean', default: false, describe: 'succeed when the request would change nothing' })
     .option('timeout', { type: 'number', default: 2000, describe: 'reply timeout in ms' })
     .strict()

@@ -1,7 +1,5 @@
 // vio4wd-stats: relay counters and rates from the stats endpoint.
-import { cliParser, MAX_RELAYS, MAX_STATS_DELAY_MS, parseOrFail, type RelayState, StatsStatus, TimeoutError, wire, zmqRequest } from '@vio4wd/common';
-
-export const DEFAULT_STATS_EP = 'ipc:///var/run/virtio-forwarder/stats';
+import { cliParser, DEFAULT_ENDPOINTS, MAX_RELAYS, MAX_STATS_DELAY_MS, parseOrFail, type RelayState, StatsStatus, TimeoutError, wire, zmqRequest } from '@vio4wd/common';
 
 export interface Io {
   out(line: string): void;
@@ -34,7 +32,7 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
     .option('relay', { type: 'number', array: true, default: [], describe: 'relay id (repeat; default all)' })
     .option('delay', { type: 'number', default: 1000, describe: 'ms between the two samples rates come from' })
     .option('active-only', { type: 'boolean', default: false, describe: 'hide relays with no VM connected' })
-    .option('zmq_ep', { alias: 'zmq-ep', type: 'string', default: DEFAULT_STATS_EP })
+    .option('zmq_ep', { alias: 'zmq-ep', type: 'string', default: DEFAULT_ENDPOINTS.stats })
     .option('json', { type: 'boolean', default: false, describe: 'print the reply as JSON' })
     .option('watch', { type: 'boolean', default: false, describe: 'repeat until interrupted' })
     .check((x) => {

@@ -1,2 +1,2 @@
 export * from './cli.js';
-export * from './original.js';
+export * from './virtioforwarder-stats.js';

@@ -6,8 +6,8 @@
 //   protobuf  the reply in protobuf's text format, as the official runtime
 //             prints it.
 // Exit codes: 0 done, 1 refused or no reply, 2 bad usage.
-import { cliParser, has, parseOrFail, pyFloat, StatsStatus, textFormat, wire, type WireMessage, zmqRequest } from '@vio4wd/common';
-import { checkDelay, DEFAULT_STATS_EP, type Io } from './cli.js';
+import { cliParser, DEFAULT_ENDPOINTS, has, parseOrFail, pyFloat, StatsStatus, textFormat, wire, type WireMessage, zmqRequest } from '@vio4wd/common';
+import { checkDelay, type Io } from './cli.js';
 
 type Msg = WireMessage & Record<string, unknown>;
 
@@ -56,11 +56,11 @@ export function flatLines(reply: WireMessage, suppressZero: boolean): string[] {
   return out;
 }
 
-export async function runOriginalStats(argv: string[], io: Io): Promise<number> {
+export async function runVirtioforwarderStats(argv: string[], io: Io): Promise<number> {
   const a = await parseOrFail(cliParser(argv)
     .scriptName('virtioforwarder_stats.py')
     .usage('$0 [options]\n\nvirtio-forwarder relay statistics, in the original tool\'s output formats.')
-    .option('stats-ep', { type: 'string', default: DEFAULT_STATS_EP, describe: 'ZeroMQ statistics endpoint' })
+    .option('stats-ep', { type: 'string', default: DEFAULT_ENDPOINTS.stats, describe: 'ZeroMQ statistics endpoint' })
     .option('include-inactive', { type: 'boolean', default: false, describe: 'include inactive relays in the response' })
     .option('delay', { type: 'number', default: 200, describe: 'ms between the two samples rate statistics come from' })
     .option('output-format', { choices: ['flat', 'protobuf'] as const, default: 'flat' as const, describe: 'output format' })
