@@ -42,15 +42,6 @@
 static struct relay *relays[MAX_RELAYS];
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static const struct vhost_events relay_vhost_events;
-
-int relay_table_init(void)
-{
-	memset(relays, 0, sizeof(relays));
-	vhost_init(&relay_vhost_events);
-	return 0;
-}
-
 struct relay *relay_get(unsigned int id)
 {
 	return id < MAX_RELAYS && relays[id] != NULL && !relays[id]->leaving ? relays[id] : NULL;
@@ -216,6 +207,13 @@ static const struct vhost_events relay_vhost_events = {
 	.vring = set_vring,
 	.shown_path = shown_path,
 };
+
+int relay_table_init(void)
+{
+	memset(relays, 0, sizeof(relays));
+	vhost_init(&relay_vhost_events);
+	return 0;
+}
 
 void relay_quiet_guests(void)
 {

@@ -56,18 +56,20 @@ function wellFormed(line: PeerLine | undefined): Record<string, unknown> {
 const pci = (bus: number, fn: number) => ({ domain: 0, bus, slot: 0, function: fn });
 
 describe('the official protobuf runtime drives the supervisor', () => {
+  const coreSchedEpIn = (d: string) => `ipc://${d}/core_sched`;
+  const configEpIn = (d: string) => `ipc://${d}/config`;
   const fwd = sharedForwarder('pb', (d) => ({
     vhostClient: false,
     extra: [
       'VIRTIOFWD_DEVICE_ALIASES=(0000:ff:00.1=net_null0 0000:ff:00.2=net_null1)',
       'VIO4WD_CORE_SCHED_ENABLE=true',
-      `VIRTIOFWD_ZMQ_CORE_SCHED_EP=ipc://${d}/core_sched`,
-      `VIRTIOFWD_ZMQ_CONFIG_EP=ipc://${d}/config`,
+      `VIRTIOFWD_ZMQ_CORE_SCHED_EP=${coreSchedEpIn(d)}`,
+      `VIRTIOFWD_ZMQ_CONFIG_EP=${configEpIn(d)}`,
     ],
   }));
   const dir = fwd.dir;
-  const coreSchedEp = `ipc://${dir}/core_sched`;
-  const configEp = `ipc://${dir}/config`;
+  const coreSchedEp = coreSchedEpIn(dir);
+  const configEp = configEpIn(dir);
 
   test('add, add_sock, query_pci, stats, config, GET_EAL_CORES, UPDATE, remove_sock, remove: well-formed replies', async () => {
     const pc = (msg: Record<string, unknown>): Step => ({ ep: fwd.portControlEp, request: 'PortControlRequest', reply: 'PortControlResponse', msg });

@@ -246,7 +246,11 @@ function v<T>(name: string, dflt: string | string[], parse: Parser<T>): VarSpec<
 }
 
 /** The parts of Config that are groups of settings of their own. */
-type Section = 'coreSched' | 'eal';
+const SECTIONS = ['coreSched', 'eal'] as const;
+type Section = (typeof SECTIONS)[number];
+function isSection(key: keyof Config): key is Section {
+  return (SECTIONS as readonly string[]).includes(key);
+}
 type SectionSpecs<T> = { [K in keyof T]-?: VarSpec<T[K]> };
 /**
  * A variable for every field of Config, each parser of the field's type: a
@@ -255,7 +259,8 @@ type SectionSpecs<T> = { [K in keyof T]-?: VarSpec<T[K]> };
  */
 type TopKey = Exclude<keyof Config, Section>;
 type TopSpecs = { [K in TopKey]: VarSpec<Config[K]> };
-type ConfigSpecs = TopSpecs & { [K in Section]-?: SectionSpecs<Config[K]> };
+type SectionsSpecs = { [K in Section]: SectionSpecs<Config[K]> };
+type ConfigSpecs = TopSpecs & SectionsSpecs;
 
 /** DPDK's RTE_MAX_LCORE. */
 const MAX_LCORES = 128;
@@ -350,32 +355,33 @@ function readField<K extends TopKey>(specs: TopSpecs, out: TopDraft, key: K, rea
   if (value !== undefined) out[key] = value;
 }
 
-function readSection<T>(specs: SectionSpecs<T>, out: Partial<T>, read: Reader): void {
+function readSectionFields<T>(specs: SectionSpecs<T>, out: Partial<T>, read: Reader): void {
   for (const key of Object.keys(specs) as (keyof T)[]) {
     const value = read(specs[key]);
     if (value !== undefined) out[key] = value;
   }
 }
 
-function specNames(specs: ConfigSpecs): string[] {
-  const names: string[] = [];
-  for (const key of topKeys(specs)) {
-    if (key === 'coreSched' || key === 'eal') names.push(...Object.values<VarSpec<unknown>>(specs[key]).map((s) => s.name));
-    else names.push(specs[key].name);
-  }
-  return names;
+function readSection<K extends Section>(specs: SectionsSpecs, out: SectionsDraft, key: K, read: Reader): void {
+  readSectionFields<Config[K]>(specs[key], out[key], read);
+}
+
+/** Every variable of the table, sections flattened in place. */
+function flatSpecs(specs: ConfigSpecs): VarSpec<unknown>[] {
+  return topKeys(specs).flatMap((key) => (isSection(key) ? Object.values<VarSpec<unknown>>(specs[key]) : [specs[key]]));
 }
 
 /** The fields of Config that parsed (all of them when nothing was wrong). */
 type TopDraft = { [K in TopKey]?: Config[K] };
-type Draft = TopDraft & { [K in Section]: Partial<Config[K]> };
+type SectionsDraft = { [K in Section]: Partial<Config[K]> };
+type Draft = TopDraft & SectionsDraft;
 
 export function parseConfig(textContent: string, source = 'config', opts: ParseOptions = {}): LoadedConfig {
   const entries = parseConfigText(textContent, source);
   const sharedWorkers = entries.some((e) => e.name === 'VIO4WD_WORKER_CPUS' && e.values.some((v) => v.trim() !== ''));
   const hostCpus = opts.cpusOfThisHost === false ? MAX_LCORES : Math.max(opts.hostCpus ?? os.cpus().length, 1);
   const specs = configSpecs(hostCpus, sharedWorkers);
-  const known = new Set(specNames(specs));
+  const known = new Set(flatSpecs(specs).map((s) => s.name));
   const byName = new Map<string, RawEntry>();
   const warnings: string[] = [];
   for (const e of entries) {
@@ -401,8 +407,7 @@ export function parseConfig(textContent: string, source = 'config', opts: ParseO
   };
   const config: Draft = { coreSched: {}, eal: {} };
   for (const key of topKeys(specs)) {
-    if (key === 'coreSched') readSection(specs.coreSched, config.coreSched, read);
-    else if (key === 'eal') readSection(specs.eal, config.eal, read);
+    if (isSection(key)) readSection(specs, config, key, read);
     else readField(specs, config, key, read);
   }
   const at = (name: string) => `${source}:${byName.get(name)?.line ?? 0}`;
