@@ -7,9 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { execa } from 'execa';
-import { Forwarder, cleanDpdkRuntime } from '../lib/forwarder.js';
+import { Forwarder } from '../lib/forwarder.js';
 import { Guest, guestImage, qmp } from '../lib/guest.js';
-import { cleanupsAfterEach } from '../lib/fixtures.js';
+import { cleanupsAfterEach, startedForwarder } from '../lib/fixtures.js';
 
 jest.setTimeout(300000);
 
@@ -57,15 +57,8 @@ async function peerAddress(ns: string, dev: string, addr: string): Promise<void>
 }
 
 /** virtio-forwarder in dir, its VFs given as VIRTIOFWD_DEVICE_ALIASES entries; stopped and cleaned afterwards. */
-async function startForwarder(dir: string, aliases: string[], opts: { vhostClient: boolean; extra?: string[] }): Promise<Forwarder> {
-  const fwd = Forwarder.write(dir, { vhostClient: opts.vhostClient, extra: [`VIRTIOFWD_DEVICE_ALIASES=(${aliases.join(' ')})`, ...(opts.extra ?? [])] });
-  cleanups.push(async () => {
-    await fwd.stop();
-    cleanDpdkRuntime(`vio4wd-${path.basename(dir)}`);
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  await fwd.start();
-  return fwd;
+function startForwarder(dir: string, aliases: string[], opts: { vhostClient: boolean; extra?: string[] }): Promise<Forwarder> {
+  return startedForwarder(cleanups, dir, { vhostClient: opts.vhostClient, extra: [`VIRTIOFWD_DEVICE_ALIASES=(${aliases.join(' ')})`, ...(opts.extra ?? [])] });
 }
 
 /** A file of random bytes at file: "size sha256", as the guest reports what it received. */

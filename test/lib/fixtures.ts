@@ -41,3 +41,15 @@ export function cleanupsAfterEach(): Cleanup[] {
   });
   return cleanups;
 }
+
+/** A forwarder of its own for one test, in dir: started now; stopped, with its DPDK runtime files and dir removed, after the test. */
+export async function startedForwarder(cleanups: Cleanup[], dir: string, options: ForwarderOptions): Promise<Forwarder> {
+  const fwd = Forwarder.write(dir, options);
+  cleanups.push(async () => {
+    await fwd.stop();
+    cleanDpdkRuntime(`vio4wd-${path.basename(dir)}`);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  await fwd.start();
+  return fwd;
+}

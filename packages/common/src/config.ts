@@ -96,6 +96,8 @@ export interface Config {
   idleSleepUs: number;
   /** How long a burst the far side cannot take is held before it is dropped (us). */
   holdUs: number;
+  /** How long the supervisor waits for the dataplane's reply to a request (ms). */
+  dataplaneTimeoutMs: number;
 }
 
 type Parser<T> = (e: RawEntry) => T;
@@ -315,6 +317,7 @@ function configSpecs(hostCpus: number, sharedWorkers: boolean): ConfigSpecs {
     },
     idleSleepUs: v('VIO4WD_IDLE_SLEEP_US', '0', intIn(0, 1000)),
     holdUs: v('VIO4WD_HOLD_US', '10000', intIn(0, 1000000)),
+    dataplaneTimeoutMs: v('VIO4WD_DATAPLANE_TIMEOUT_MS', '30000', intIn(100, 600000)),
   };
 }
 

@@ -1,21 +1,85 @@
 // REQ clients as the original tools use them: linger 0, a receive timeout,
 // one frame out and one frame back.
+import net from 'node:net';
 import * as zmq from 'zeromq';
 
 export class TimeoutError extends Error {}
+
+/**
+ * How long the command-line tools wait for a reply by default (--timeout):
+ * longer than the forwarder waits for its dataplane (VIO4WD_DATAPLANE_TIMEOUT_MS,
+ * 30000 by default), so that they hear its answer even to a slow request.
+ */
+export const CLI_TIMEOUT_MS = 35000;
+export const MAX_CLI_TIMEOUT_MS = 3600000;
+
+/** --timeout: whole milliseconds, 1 to an hour. */
+export function checkTimeout(ms: number): true {
+  if (!Number.isInteger(ms) || ms < 1 || ms > MAX_CLI_TIMEOUT_MS) throw new Error(`--timeout ${ms}: give whole milliseconds from 1 to ${MAX_CLI_TIMEOUT_MS}`);
+  return true;
+}
 
 /** The socket file of an ipc:// endpoint; undefined for other transports. */
 export function ipcPath(endpoint: string): string | undefined {
   return endpoint.startsWith('ipc://') ? endpoint.slice('ipc://'.length) : undefined;
 }
 
+/** Where an ipc:// or tcp:// endpoint is, to open a plain connection to; undefined for other transports. */
+function socketOf(endpoint: string): net.NetConnectOpts | undefined {
+  const file = ipcPath(endpoint);
+  if (file !== undefined) return { path: file };
+  const m = /^tcp:\/\/(\[[^\]]+\]|[^:/]+):(\d+)$/.exec(endpoint);
+  if (!m || m[1] === '*') return undefined;
+  return { host: (m[1] ?? '').replace(/^\[|\]$/g, ''), port: Number(m[2]) };
+}
+
+/**
+ * Whether anything listens at an endpoint, found by connecting to it: what
+ * was found (the system's error code), or undefined when a connection was
+ * made or the transport cannot be tried.
+ */
+export async function unreachable(endpoint: string, timeoutMs = 1000): Promise<string | undefined> {
+  const at = socketOf(endpoint);
+  if (!at) return undefined;
+  return new Promise((resolve) => {
+    const s = net.createConnection(at);
+    const done = (why: string | undefined) => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(why);
+    };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    s.once('connect', () => done(undefined));
+    s.once('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
+  });
+}
+
+function unreachableText(endpoint: string, code: string): string {
+  const file = ipcPath(endpoint);
+  if (code === 'ENOENT' && file) return `cannot reach ${endpoint}: there is no socket ${file} (virtio-forwarder is not running, or serves another endpoint)`;
+  if (code === 'ECONNREFUSED')
+    return `cannot reach ${endpoint}: nothing listens ${file ? `on ${file}` : 'there'} (virtio-forwarder is not running${file ? '; the socket is left from an earlier run' : ''})`;
+  return `cannot reach ${endpoint}: ${code}`;
+}
+
+/**
+ * One request of a command-line tool. Nothing listening at an ipc:// or
+ * tcp:// endpoint is said at once; no reply within timeoutMs says what is
+ * known (something listens, but did not answer), not a guess.
+ */
 export async function zmqRequest(endpoint: string, frame: Buffer, timeoutMs = 2000): Promise<Buffer> {
+  const before = await unreachable(endpoint);
+  if (before) throw new TimeoutError(unreachableText(endpoint, before));
   const client = new ReqClient(endpoint, timeoutMs);
   try {
     return await client.request(frame);
   } catch (e) {
-    if (e instanceof TimeoutError) throw new TimeoutError(`${e.message} (is virtio-forwarder running?)`);
-    throw e;
+    if (!(e instanceof TimeoutError)) throw e;
+    const after = await unreachable(endpoint);
+    if (after) throw new TimeoutError(`${e.message}: ${unreachableText(endpoint, after)}`);
+    throw new TimeoutError(socketOf(endpoint)
+      ? `${e.message}: it listens, but did not answer (busy or stuck: journalctl -u virtio-forwarder; --timeout waits longer)`
+      : e.message);
   } finally {
     client.reset();
   }
@@ -48,7 +112,8 @@ export class ReqClient {
       return reply;
     } catch (e) {
       this.reset();
-      if (e instanceof Error && 'code' in e && e.code === 'EAGAIN')
+      // (Not instanceof Error: zeromq's errors may come from another realm, as under jest.)
+      if (typeof e === 'object' && e !== null && 'code' in e && e.code === 'EAGAIN')
         throw new TimeoutError(`no reply from ${this.endpoint} within ${timeoutMs} ms`);
       throw e;
     }

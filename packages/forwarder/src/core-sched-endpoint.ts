@@ -18,8 +18,8 @@ import type { RelayTable } from './relay-table.js';
 
 /** What CPU migration needs of the dataplane. */
 export interface CpuDriver {
-  /** Moves relay id's directions to [VF->VM, VM->VF]. */
-  setCpu(id: number, cpu: [number, number]): Promise<void>;
+  /** Moves relay id's directions to [VF->VM, VM->VF]; moved: it did so after all, past its time-out. */
+  setCpu(id: number, cpu: [number, number], moved?: () => void): Promise<void>;
   /** Where every relay of the dataplane runs now: [VF->VM, VM->VF]. */
   relayCpus(): Promise<Map<number, [number, number]>>;
 }
@@ -73,10 +73,13 @@ export class CoreSched {
     }
     for (const m of map) {
       const cpu: [number, number] = [m.vf2virtio_cpu, m.virtio2vf_cpu];
-      await this.driver.setCpu(m.relay_number, cpu);
       // Remembered, so that a dataplane restart puts the relay back here.
-      const spec = this.table.get(m.relay_number);
-      if (spec) this.table.set({ ...spec, cpu });
+      const remember = () => {
+        const spec = this.table.get(m.relay_number);
+        if (spec) this.table.set({ ...spec, cpu });
+      };
+      await this.driver.setCpu(m.relay_number, cpu, remember);
+      remember();
       this.log.info(`relay ${m.relay_number} moved to CPUs ${cpu[0]},${cpu[1]}`);
     }
   }

@@ -41,18 +41,18 @@ export class DataplaneDriver implements RelayDriver, CpuDriver {
     await this.plug(spec);
   }
 
-  async removeRelay(id: number): Promise<void> {
+  async removeRelay(spec: RelaySpec): Promise<void> {
     await this.recovering;
     // Not plugged: not in the dataplane, and no longer to be retried.
-    if (this.unplugged.clear(id)) return;
-    await this.client.removeRelay(id);
+    if (this.unplugged.clear(spec.id)) return;
+    await this.client.removeRelay(spec.id, toDataplaneRequest(spec));
   }
 
-  async setCpu(id: number, cpu: [number, number]): Promise<void> {
+  async setCpu(id: number, cpu: [number, number], moved?: () => void): Promise<void> {
     await this.recovering;
     // Not plugged yet: the relay gets these CPUs when it is.
     if (this.unplugged.has(id)) return;
-    await this.client.setCpu(id, cpu);
+    await this.client.setCpu(id, cpu, moved);
   }
 
   async relayCpus(): Promise<Map<number, [number, number]>> {

@@ -10,6 +10,8 @@ import { resolveSocketIds, socketIdArgs, type SocketIds } from './socket-owner.j
 export const DEFAULT_VF_TOKEN = '14d63f20-8445-11ea-8900-1f9ce7d5650d';
 const START_TIMEOUT_MS = 30000;
 const STOP_TIMEOUT_MS = 10000;
+/** How long a stop waits for the dataplane to answer 'shutdown' before it signals. */
+const SHUTDOWN_WAIT_MS = 3000;
 
 export function ealArgs(config: Config): string[] {
   const workers = config.cpuMask.filter((c) => c !== config.masterLcore);
@@ -105,7 +107,14 @@ export class DataplaneProcess {
         throw new Error(`dataplane exited during start-up (${describeExit(info)}); see its log lines above`);
       }
       if (fs.existsSync(this.config.controlSocket)) {
-        const client = new DataplaneClient(this.config.controlSocket);
+        const client = new DataplaneClient(this.config.controlSocket, {
+          timeoutMs: this.config.dataplaneTimeoutMs,
+          report: (level, message) => this.log[level](message),
+          onStuck: () => {
+            this.log.error(`killing the dataplane (pid ${String(child.pid)}): it stopped answering; it is restarted with every relay`);
+            child.kill('SIGKILL');
+          },
+        });
         try {
           await client.connect();
           const hello = await client.hello();
@@ -129,7 +138,8 @@ export class DataplaneProcess {
     const child = this.child;
     if (!child || !this.exited) return undefined;
     try {
-      await this.client?.shutdown();
+      // Not the whole request time-out: the unit gives a stop 20 s (TimeoutStopSec).
+      if (this.client) await Promise.race([this.client.shutdown(), sleep(SHUTDOWN_WAIT_MS).then(() => Promise.reject(new Error('no answer')))]);
     } catch {
       child.kill('SIGTERM');
     }

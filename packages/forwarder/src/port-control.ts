@@ -24,7 +24,8 @@ import { sameRelay, vfLabel, type BondSpec, type RelaySpec, type RelayTable } fr
 /** What port control needs of the dataplane (a process, or a fake in unit tests). */
 export interface RelayDriver {
   addRelay(spec: RelaySpec): Promise<void>;
-  removeRelay(id: number): Promise<void>;
+  /** Removes the relay; should the dataplane do it after a time-out, it adds spec back. */
+  removeRelay(spec: RelaySpec): Promise<void>;
 }
 
 
@@ -143,7 +144,7 @@ export class PortControl {
   }
 
   private async remove(spec: RelaySpec): Promise<PortControlResponse> {
-    await this.table.deleteWhile(spec.id, () => this.driver.removeRelay(spec.id));
+    await this.table.deleteWhile(spec.id, () => this.driver.removeRelay(spec));
     this.log.info(`relay ${spec.id} removed: VF ${vfLabel(spec)} <-> ${spec.vhostPath}`);
     return ok();
   }

@@ -11,7 +11,7 @@ import { PidFile } from './pid-file.js';
 import { PortControl } from './port-control.js';
 import { directoryProblems, makeDirs, preflight, PreflightError } from './preflight.js';
 import { RestartPolicy } from './restart-policy.js';
-import { RelayTable, sameRelay, vfLabel, type RelaySpec } from './relay-table.js';
+import { RelayTable, sameRelay, toDataplaneRequest, vfLabel, type RelaySpec } from './relay-table.js';
 import { ServiceStatus } from './service-status.js';
 import { StateFile } from './state-file.js';
 import { answerStats, sharedSamples } from './stats-endpoint.js';
@@ -138,7 +138,7 @@ export class Supervisor {
       // Removed (or replaced) by port control while this retry was plugging it: take it out again.
       const now = this.table.get(spec.id);
       if (!now || !sameRelay(now, spec)) {
-        await this.driver.client.removeRelay(spec.id);
+        await this.driver.client.removeRelay(spec.id, toDataplaneRequest(spec));
         this.unplugged.clear(spec.id);
         return false;
       }

@@ -2,6 +2,8 @@
 // verbs, options and exit codes (0 OK, 1 ERROR reply).
 import type { Argv } from 'yargs';
 import {
+  checkTimeout,
+  CLI_TIMEOUT_MS,
   cliParser,
   DEFAULT_ENDPOINTS,
   parsePciAddress,
@@ -59,6 +61,11 @@ export function buildRequest(op: PortControlOpName, a: Args): PortControlRequest
 }
 
 async function send(op: PortControlOpName, a: Args, io: Io): Promise<number> {
+  try {
+    checkTimeout(a.timeout);
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message : String(e));
+  }
   const req = buildRequest(op, a);
   const reply = wire.PortControlResponse.decode(await zmqRequest(a.zmq_ep, wire.PortControlRequest.encode(req as never), a.timeout));
   if (reply.status !== PortControlStatus.OK) {
@@ -88,7 +95,7 @@ export function buildCli(argv: string[], io: Io, done: (code: number) => void): 
     .option('mode', { type: 'number', default: 1, choices: [0, 1, 2, 3, 4, 5, 6], describe: 'bond mode (1: active-backup)' })
     .option('zmq_ep', { alias: 'zmq-ep', type: 'string', default: DEFAULT_ENDPOINTS.portControl, describe: 'port control endpoint' })
     .option('conditional', { type: 'boolean', default: false, describe: 'succeed when the request would change nothing' })
-    .option('timeout', { type: 'number', default: 2000, describe: 'reply timeout in ms' })
+    .option('timeout', { type: 'number', default: CLI_TIMEOUT_MS, describe: 'ms to wait for the reply' })
     .strict()
     .demandCommand(1, 'name an operation')
     .recommendCommands()

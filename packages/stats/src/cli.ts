@@ -1,5 +1,5 @@
 // vio4wd-stats: relay counters and rates from the stats endpoint.
-import { cliParser, DEFAULT_ENDPOINTS, MAX_RELAYS, MAX_STATS_DELAY_MS, parseOrFail, type RelayState, StatsStatus, TimeoutError, wire, zmqRequest } from '@vio4wd/common';
+import { checkTimeout, CLI_TIMEOUT_MS, cliParser, DEFAULT_ENDPOINTS, MAX_RELAYS, MAX_STATS_DELAY_MS, parseOrFail, type RelayState, StatsStatus, TimeoutError, wire, zmqRequest } from '@vio4wd/common';
 
 export interface Io {
   out(line: string): void;
@@ -35,16 +35,17 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
     .option('zmq_ep', { alias: 'zmq-ep', type: 'string', default: DEFAULT_ENDPOINTS.stats })
     .option('json', { type: 'boolean', default: false, describe: 'print the reply as JSON' })
     .option('watch', { type: 'boolean', default: false, describe: 'repeat until interrupted' })
+    .option('timeout', { type: 'number', default: CLI_TIMEOUT_MS, describe: 'ms to wait for the reply, on top of --delay' })
     .check((x) => {
       const bad = x.relay.find((r) => !Number.isInteger(r) || r < 0 || r >= MAX_RELAYS);
       if (bad !== undefined) throw new Error(`--relay ${bad}: relay ids are 0-${MAX_RELAYS - 1}`);
-      return checkDelay(x.delay);
+      return checkDelay(x.delay) && checkTimeout(x.timeout);
     }), io);
   if (typeof a === 'number') return a;
   do {
     try {
       const req = wire.StatsRequest.encode({ relay: a.relay, include_inactive: !a['active-only'], delay: a.delay });
-      const rep = wire.StatsResponse.decode(await zmqRequest(a.zmq_ep, req, a.delay + 2000));
+      const rep = wire.StatsResponse.decode(await zmqRequest(a.zmq_ep, req, a.delay + a.timeout));
       if (rep.status !== StatsStatus.OK) {
         io.err(`stats refused (status ${rep.status})`);
         return 1;

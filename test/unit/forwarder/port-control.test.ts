@@ -24,8 +24,8 @@ class FakeDriver implements RelayDriver {
     if (this.refuseAdd) throw this.refuseAdd;
   }
 
-  async removeRelay(id: number): Promise<void> {
-    this.calls.push(`remove ${id}`);
+  async removeRelay(spec: RelaySpec): Promise<void> {
+    this.calls.push(`remove ${spec.id}`);
   }
 }
 
