@@ -98,7 +98,14 @@ export interface Config {
   holdUs: number;
   /** How long the supervisor waits for the dataplane's reply to a request (ms). */
   dataplaneTimeoutMs: number;
+  /** Devices to bind to vfio-pci before the dataplane starts (VIRTIOFWD_BIND_VFIO_PCI). */
+  bindVfioPci: BindEntry[];
+  /** Bind even a device whose network interface is up with an address. */
+  bindVfioPciForce: boolean;
 }
+
+/** A VIRTIOFWD_BIND_VFIO_PCI entry: one PCI device, or the VFs of a netdev (the first count, or all). */
+export type BindEntry = { text: string; pci: string } | { text: string; netdev: string; count?: number };
 
 type Parser<T> = (e: RawEntry) => T;
 
@@ -180,6 +187,22 @@ const staticVfs: Parser<StaticVf[]> = (e) =>
     const virtioId = Number(m[2]);
     if (virtioId >= MAX_RELAYS) throw new VarError(`virtio id ${virtioId} in '${el}' is outside 0-${MAX_RELAYS - 1}`);
     return { pci: pciOf(m[1] ?? ''), virtioId };
+  });
+
+/** Linux interface names: up to 15 bytes, no '/', ':' or blank. */
+const NETDEV = /^[^\s/:]{1,15}$/;
+
+const bindEntries: Parser<BindEntry[]> = (e) =>
+  elements(e).map((el): BindEntry => {
+    const pci = parsePciAddress(el);
+    if (pci) return { text: el, pci: formatPciAddress(pci) };
+    const m = /^([^:]+)(?::(\d+))?$/.exec(el);
+    if (!m || !NETDEV.test(m[1] ?? '') || /^[0-9a-fA-F]{2,4}$/.test(m[1] ?? ''))
+      throw new VarError(`'${el}' is neither a PCI address (0000:01:02.3 or 01:02.3) nor a netdev (eth1) or netdev:N (eth1:4)`);
+    if (m[2] === undefined) return { text: el, netdev: m[1] ?? '' };
+    const count = Number(m[2]);
+    if (count < 1 || count > 256) throw new VarError(`'${el}': the number of VFs is 1 to 256`);
+    return { text: el, netdev: m[1] ?? '', count };
   });
 
 const cpuPins: Parser<CpuPin[]> = (e) =>
@@ -318,6 +341,8 @@ function configSpecs(hostCpus: number, sharedWorkers: boolean): ConfigSpecs {
     idleSleepUs: v('VIO4WD_IDLE_SLEEP_US', '0', intIn(0, 1000)),
     holdUs: v('VIO4WD_HOLD_US', '10000', intIn(0, 1000000)),
     dataplaneTimeoutMs: v('VIO4WD_DATAPLANE_TIMEOUT_MS', '30000', intIn(100, 600000)),
+    bindVfioPci: v('VIRTIOFWD_BIND_VFIO_PCI', [], bindEntries),
+    bindVfioPciForce: v('VIO4WD_BIND_VFIO_PCI_FORCE', 'false', bool),
   };
 }
 
@@ -327,7 +352,6 @@ const ACCEPTED = new Set([
   'VIRTIOFWD_OVSDB_SOCK_PATH',
   'VIRTIOFWD_CPU_NIC_SAME_NUMA',
   'VIRTIOFWD_ZERO_COPY',
-  'VIRTIOFWD_BIND_VFIO_PCI',
 ]);
 
 export interface LoadedConfig {

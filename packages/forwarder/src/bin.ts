@@ -2,10 +2,10 @@
 // virtio-forwarder daemon entry point.
 import { parseArgs } from 'node:util';
 import { ConfigError, createLogger, DEFAULT_CONFIG_PATH, EXIT_CONFIG, readConfig, productVersion } from '@vio4wd/common';
-import { PreflightError } from './preflight.js';
+import { bindOrRefuse, PreflightError } from './preflight.js';
 import { Supervisor } from './supervisor.js';
 
-const HELP = `Usage: virtio-forwarder [--config FILE]
+const HELP = `Usage: virtio-forwarder [--config FILE] [--bind-vfio-pci]
 
 Relays packets between SR-IOV virtual functions (DPDK poll-mode drivers) and
 the virtio-net devices of QEMU VMs (vhost-user), one relay per VF/VM pair, up
@@ -16,6 +16,8 @@ and core scheduling (vio4wd_core_scheduler).
 
 Options:
   -c, --config FILE   configuration file (default: ${DEFAULT_CONFIG_PATH})
+      --bind-vfio-pci bind the devices of VIRTIOFWD_BIND_VFIO_PCI to vfio-pci
+                      and exit (the unit's ExecStartPre=+, outside its sandbox)
   -h, --help          show this help
 
 Signals: SIGTERM and SIGINT stop every relay and exit 0.
@@ -27,10 +29,14 @@ Logs go to stdout/stderr with syslog priority prefixes
 `;
 
 async function main(): Promise<number> {
-  let values: { config: string; help?: boolean };
+  let values: { config: string; 'bind-vfio-pci'?: boolean; help?: boolean };
   try {
     ({ values } = parseArgs({
-      options: { config: { type: 'string', short: 'c', default: DEFAULT_CONFIG_PATH }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        config: { type: 'string', short: 'c', default: DEFAULT_CONFIG_PATH },
+        'bind-vfio-pci': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
     }));
   } catch (e) {
     process.stderr.write(`virtio-forwarder: ${e instanceof Error ? e.message : String(e)}\nTry 'virtio-forwarder --help'.\n`);
@@ -50,6 +56,23 @@ async function main(): Promise<number> {
     return EXIT_CONFIG;
   }
   const log = createLogger('virtio-forwarder', loaded.config.logLevel);
+  if (values['bind-vfio-pci']) {
+    try {
+      await bindOrRefuse(loaded.config, log);
+      return 0;
+    } catch (e) {
+      if (!(e instanceof PreflightError)) throw e;
+      // Found by looking: the service itself finds it again and exits 78,
+      // which its unit does not restart (RestartPreventExitStatus looks at
+      // the main process only, not at ExecStartPre=).
+      if (e.changedNothing) {
+        log.notice(`VIRTIOFWD_BIND_VFIO_PCI: nothing bound (${e.problems.length} problem${e.problems.length === 1 ? '' : 's'}: virtio-forwarder names them as it starts)`);
+        return 0;
+      }
+      for (const p of e.problems) log.error(`pre-flight: ${p}`);
+      return 1;
+    }
+  }
   log.notice(`vio4wd ${productVersion()} starting (Node.js ${process.version}, ${values.config})`);
   for (const w of loaded.warnings) log.warning(w);
 

@@ -11,3 +11,4 @@ export { ZmqServer, MAX_IN_FLIGHT, MAX_REQUEST_BYTES, type ZmqEndpoint } from '.
 export { configEndpoint, coreSchedEndpoint, EBADMSG, portControlEndpoint, statsEndpoint } from './endpoints.js';
 export { RESTART_LIMITS, RestartPolicy, type RestartDecision, type RestartLimits } from './restart-policy.js';
 export { UnpluggedRelays } from './unplugged.js';
+export { BindError, bindVfioPci, type BindHost, type BindResult } from './vfio-bind.js';

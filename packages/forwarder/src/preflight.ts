@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
+  type Logger,
   allowedSocketDirs,
   MAX_RELAYS,
   parsePciAddress,
@@ -14,6 +15,7 @@ import {
   vhostPathProblem,
   type Config,
 } from '@vio4wd/common';
+import { BindError, bindVfioPci, type BindHost } from './vfio-bind.js';
 
 /** 2M pages the dataplane needs whatever it relays (EAL, vhost, rings; 8) and the two packet pools it keeps ready (12). */
 export const BASE_PAGES = 8 + 12;
@@ -32,7 +34,11 @@ export interface PlannedRelay {
 
 /** The host is not fit to run the forwarder; each problem says why and what to do. */
 export class PreflightError extends Error {
-  constructor(readonly problems: string[]) {
+  constructor(
+    readonly problems: string[],
+    /** Found by looking only: nothing was changed on the host. */
+    readonly changedNothing = true,
+  ) {
     super(problems.join('\n'));
   }
 }
@@ -190,4 +196,16 @@ export function preflight(config: Config, relays: PlannedRelay[], root = '/'): P
   const dirs = directoryProblems(config);
   out.errors.push(...dirs, ...(dirs.length ? [] : socketPathProblems(config)));
   return out;
+}
+
+/** VIRTIOFWD_BIND_VFIO_PCI, done (idempotent) or refused as a pre-flight error. */
+export async function bindOrRefuse(config: Config, log: Logger, host?: BindHost): Promise<void> {
+  try {
+    const r = await bindVfioPci(config.bindVfioPci, { force: config.bindVfioPciForce, ...(host ? { host } : {}) });
+    for (const l of r.done) log.notice(l);
+    for (const l of r.already) log.debug(l);
+  } catch (e) {
+    if (e instanceof BindError) throw new PreflightError(e.problems, e.stage === 'check');
+    throw e;
+  }
 }

@@ -9,7 +9,7 @@ import { DataplaneProcess, describeExit } from './dataplane-process.js';
 import { configEndpoint, coreSchedEndpoint, portControlEndpoint, statsEndpoint } from './endpoints.js';
 import { PidFile } from './pid-file.js';
 import { PortControl } from './port-control.js';
-import { directoryProblems, makeDirs, preflight, PreflightError } from './preflight.js';
+import { bindOrRefuse, directoryProblems, makeDirs, preflight, PreflightError } from './preflight.js';
 import { RestartPolicy } from './restart-policy.js';
 import { RelayTable, sameRelay, toDataplaneRequest, vfLabel, type RelaySpec } from './relay-table.js';
 import { ServiceStatus } from './service-status.js';
@@ -77,6 +77,8 @@ export class Supervisor {
     const saved = directoryProblems(c).length ? [] : this.state.load();
     const portControl = new PortControl(c, this.table, this.driver, this.log);
     const statics = c.staticVfs.map((vf) => portControl.staticSpec(vf));
+    // Under systemd, ExecStartPre=+ has done this outside the sandbox (ProtectKernelTunables makes /sys read-only here).
+    await bindOrRefuse(c, this.log);
     const checked = preflight(c, [...statics, ...saved].map((s) => ({ devices: s.devices, bond: s.bond !== undefined })));
     for (const n of checked.notes) this.log.info(n);
     if (checked.errors.length) throw new PreflightError(checked.errors);

@@ -21,7 +21,7 @@ describe('systemd units', () => {
   test.each(units)('%s: systemd-analyze verify finds nothing to say', async (unit) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'v4-unit-'));
     try {
-      const text = fs.readFileSync(path.join(UNITS, unit), 'utf8').replace(/^ExecStart=\S+/m, 'ExecStart=/bin/true');
+      const text = fs.readFileSync(path.join(UNITS, unit), 'utf8').replace(/^ExecStart(Pre)?=(\+?)\S+/gm, 'ExecStart$1=$2/bin/true');
       fs.writeFileSync(path.join(dir, unit), text);
       const r = await execa('systemd-analyze', ['verify', path.join(dir, unit)], { reject: false });
       expect({ code: r.exitCode, out: `${r.stdout}${r.stderr}` }).toEqual({ code: 0, out: '' });
@@ -44,6 +44,14 @@ describe('systemd units', () => {
     const text = fs.readFileSync(path.join(UNITS, 'virtio-forwarder.service'), 'utf8');
     expect(text).toMatch(/^Type=notify$/m);
     expect(text).toMatch(/^NotifyAccess=all$/m);
+  });
+
+  test('virtio-forwarder.service binds VIRTIOFWD_BIND_VFIO_PCI first, with the privileges its sandbox takes away', () => {
+    const lines = fs.readFileSync(path.join(UNITS, 'virtio-forwarder.service'), 'utf8').split('\n');
+    const pre = lines.indexOf('ExecStartPre=+/usr/bin/virtio-forwarder --config /etc/default/virtioforwarder --bind-vfio-pci');
+    expect(pre).toBeGreaterThan(0);
+    expect(pre).toBeLessThan(lines.indexOf('ExecStart=/usr/bin/virtio-forwarder --config /etc/default/virtioforwarder'));
+    expect(lines).toContain('ProtectKernelTunables=yes');
   });
 
   test('vio4wd_core_scheduler.service notifies, follows the forwarder, restarts on failure', () => {
