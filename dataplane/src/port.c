@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* VF ports: hot-plug, set-up within the device's capabilities, release. */
 #include <ctype.h>
+#include <linux/if_packet.h>
+#include <stdlib.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 #include <rte_eth_bond.h>
 #include <rte_devargs.h>
 #include <rte_ethdev.h>
+#include <rte_kvargs.h>
 #include <rte_mbuf.h>
 
 #include "log.h"
@@ -84,23 +87,56 @@ int port_probe(const char *vf, uint16_t *port, char *name, size_t namelen,
 }
 
 /*
- * The data room of a VF's packet buffers: DPDK's default, or, with jumbo
- * frames on af_packet, room for a whole frame of a 9000-byte MTU with two
- * VLAN tags in one buffer (as OVS-DPDK sizes its pools by the MTU):
- * af_packet copies each frame into a single buffer and refuses a framesz=
- * that does not fit one. Devices that scatter (real VFs, tap) or chain by
- * themselves (memif) keep the default.
+ * The data room of a VF's packet buffers: DPDK's default, or what the
+ * device needs. af_packet copies each frame of its ring (framesz= bytes,
+ * 2048 by default) into a single buffer and refuses a queue whose buffers
+ * are smaller than a frame less its ring header; so its buffers follow its
+ * frame size (as OVS-DPDK sizes its pools by the MTU): framesz=9216 for
+ * jumbo frames. Devices that scatter (real VFs, tap) or chain by themselves (memif) keep
+ * the default. 0: no buffer can be that large (err says why).
  */
-#define JUMBO_FRAME_ROOM 9216
-uint16_t port_buf_size(uint16_t port)
+#define AF_PACKET_DEFAULT_FRAME 2048
+static uint32_t af_packet_frame_size(const struct rte_eth_dev_info *info)
+{
+	const struct rte_devargs *da = info->device != NULL ? rte_dev_devargs(info->device) : NULL;
+	struct rte_kvargs *kv;
+	const char *v;
+	uint32_t size = AF_PACKET_DEFAULT_FRAME;
+
+	if (da == NULL || da->args == NULL)
+		return size;
+	kv = rte_kvargs_parse(da->args, NULL);
+	if (kv == NULL)
+		return size;
+	v = rte_kvargs_get(kv, "framesz");
+	if (v != NULL)
+		size = (uint32_t)strtoul(v, NULL, 10);
+	rte_kvargs_free(kv);
+	return size;
+}
+
+uint16_t port_buf_size(uint16_t port, char *err, size_t errlen)
 {
 	struct rte_eth_dev_info info;
+	uint32_t frame, room;
 
-	if (!dp_opts.jumbo || rte_eth_dev_info_get(port, &info) != 0 ||
-	    (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER) || info.driver_name == NULL ||
-	    strcmp(info.driver_name, "net_af_packet") != 0)
+	if (rte_eth_dev_info_get(port, &info) != 0 || info.driver_name == NULL ||
+	    strcmp(info.driver_name, "net_af_packet") != 0 ||
+	    (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER))
 		return RTE_MBUF_DEFAULT_BUF_SIZE;
-	return RTE_PKTMBUF_HEADROOM + JUMBO_FRAME_ROOM;
+	frame = af_packet_frame_size(&info);
+	/* What the PMD checks: the frame less the ring's header before the data. */
+	room = frame > TPACKET_ALIGN(sizeof(struct tpacket2_hdr)) ?
+		frame - (uint32_t)TPACKET_ALIGN(sizeof(struct tpacket2_hdr)) : 0;
+	room = RTE_MAX(room, (uint32_t)RTE_MBUF_DEFAULT_DATAROOM);
+	if (RTE_PKTMBUF_HEADROOM + room > UINT16_MAX) {
+		snprintf(err, errlen, "af_packet frames of %u bytes (framesz=) need packet buffers of %u "
+			 "bytes; DPDK's buffers hold at most %u: give framesz=%u or less", frame,
+			 RTE_PKTMBUF_HEADROOM + room, UINT16_MAX,
+			 UINT16_MAX - RTE_PKTMBUF_HEADROOM + (unsigned int)TPACKET_ALIGN(sizeof(struct tpacket2_hdr)));
+		return 0;
+	}
+	return (uint16_t)(RTE_PKTMBUF_HEADROOM + room);
 }
 
 int port_start(uint16_t port, struct rte_mempool *pool, char *err, size_t errlen)

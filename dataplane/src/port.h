@@ -18,7 +18,7 @@ int port_probe(const char *vf, uint16_t *port, char *name, size_t namelen,
 int port_start(uint16_t port, struct rte_mempool *pool, char *err, size_t errlen);
 
 /* The data room the VF's packet buffers need (see port.c). */
-uint16_t port_buf_size(uint16_t port);
+uint16_t port_buf_size(uint16_t port, char *err, size_t errlen);
 /* Stop, close and detach. Safe on a half set-up port. */
 void port_release(uint16_t port, const char *name);
 

@@ -352,6 +352,7 @@ int relay_add(const struct relay_request *req, char *err, size_t errlen)
 {
 	struct relay *r;
 	int rc, socket;
+	uint16_t buf;
 
 	rc = check_request(req, err, errlen);
 	if (rc != 0)
@@ -391,8 +392,12 @@ int relay_add(const struct relay_request *req, char *err, size_t errlen)
 	/* Both pools start on the VF's node (any, for a virtual device); the
 	 * guest-side one moves to the VM's when it connects. */
 	socket = rte_eth_dev_socket_id(r->vf_port);
-	r->vf_pool = pool_get(r->n_members > 0 ? BOND_POOL_MBUFS : VF_POOL_MBUFS,
-			      port_buf_size(r->vf_port), socket);
+	buf = port_buf_size(r->vf_port, err, errlen);
+	if (buf == 0) {
+		rc = -EINVAL;
+		goto fail;
+	}
+	r->vf_pool = pool_get(r->n_members > 0 ? BOND_POOL_MBUFS : VF_POOL_MBUFS, buf, socket);
 	if (r->vf_pool != NULL)
 		r->vm_pool = vm_pool_create(socket);
 	if (r->vf_pool == NULL || r->vm_pool == NULL) {
