@@ -82,3 +82,8 @@ echo "purged: $(wc -l < "$work/before") paths before the install, $(wc -l < "$wo
 echo "== the package under a real systemd (test/system/installed.sh): install, run, faults, upgrade, purge"
 newer=$(VERSION="$(dpkg-deb -f "$deb" Version).1" bash deploy/deb/build.sh "$work/newer" | tail -n 1)
 bash test/system/installed.sh "$deb" "$newer"
+
+echo "== a real PCI NIC on vfio-pci, in a QEMU guest with an IOMMU (test/system/pci-guest.sh): bind, plug, kill -9, hot-unplug, port control"
+start=$SECONDS
+bash test/system/pci-guest.sh "$deb"
+echo "pci-guest: $((SECONDS - start)) s"

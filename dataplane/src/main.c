@@ -148,6 +148,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 /* What the control thread does on a timer, besides requests. */
 static void housekeeping(void)
 {
+	relay_release_removed();
 	relay_poll_links();
 	relay_quiet_guests();
 	relay_reap_pools();

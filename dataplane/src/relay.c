@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <rte_cycles.h>
+#include <rte_dev.h>
 #include <rte_ethdev.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
@@ -208,13 +209,6 @@ static const struct vhost_events relay_vhost_events = {
 	.shown_path = shown_path,
 };
 
-int relay_table_init(void)
-{
-	memset(relays, 0, sizeof(relays));
-	vhost_init(&relay_vhost_events);
-	return 0;
-}
-
 void relay_quiet_guests(void)
 {
 	if (!vhost_quiet_wanted())
@@ -243,7 +237,7 @@ void relay_refresh_counters(struct relay *r)
 {
 	struct rte_eth_stats st;
 
-	if (rte_eth_stats_get(r->vf_port, &st) == 0)
+	if (!r->vf_gone && rte_eth_stats_get(r->vf_port, &st) == 0)
 		r->vf_rx_missed = st.imissed;
 }
 
@@ -251,7 +245,7 @@ void relay_poll_links(void)
 {
 	pthread_mutex_lock(&table_lock);
 	for (unsigned int i = 0; i < MAX_RELAYS; i++)
-		if (relay_get(i) != NULL)
+		if (relay_get(i) != NULL && !relays[i]->vf_gone)
 			link_refresh(relays[i]);
 	pthread_mutex_unlock(&table_lock);
 }
@@ -264,9 +258,103 @@ static int on_lsc(uint16_t port, enum rte_eth_event_type type, void *arg, void *
 	(void)ret;
 	pthread_mutex_lock(&table_lock);
 	for (unsigned int i = 0; i < MAX_RELAYS; i++)
-		if (relay_get(i) != NULL && relays[i]->vf_port == port)
+		if (relay_get(i) != NULL && !relays[i]->vf_gone && relays[i]->vf_port == port)
 			link_refresh(relays[i]);
 	pthread_mutex_unlock(&table_lock);
+	return 0;
+}
+
+/* Whether the relay's VF is, or has as a bond member, this port or device. */
+static bool relay_has_vf(const struct relay *r, int port, const char *name)
+{
+	if (r->vf_gone)
+		return false;
+	if (port >= 0 && r->vf_port == port)
+		return true;
+	if (name != NULL && strcmp(r->vf_name, name) == 0)
+		return true;
+	for (unsigned int m = 0; m < r->n_members; m++)
+		if ((port >= 0 && r->member_port[m] == port) || (name != NULL && strcmp(r->member_name[m], name) == 0))
+			return true;
+	return false;
+}
+
+/* A device is going away (interrupt thread): its relay lets go of it on the control thread. */
+static void vf_removed(int port, const char *name)
+{
+	pthread_mutex_lock(&table_lock);
+	for (unsigned int i = 0; i < MAX_RELAYS; i++)
+		if (relays[i] != NULL && relay_has_vf(relays[i], port, name))
+			__atomic_store_n(&relays[i]->vf_removed, true, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&table_lock);
+}
+
+/* The PMD's own removal interrupt (devices with RTE_PCI_DRV_INTR_RMV). */
+static int on_rmv(uint16_t port, enum rte_eth_event_type type, void *arg, void *ret)
+{
+	(void)type;
+	(void)arg;
+	(void)ret;
+	vf_removed(port, NULL);
+	return 0;
+}
+
+/* The bus's: vfio-pci relays the kernel's request to release a device being removed. */
+static void on_dev_event(const char *name, enum rte_dev_event_type type, void *arg)
+{
+	(void)arg;
+	if (type == RTE_DEV_EVENT_REMOVE && name != NULL)
+		vf_removed(-1, name);
+}
+
+static void release_vf(struct relay *r)
+{
+	if (!r->vf_probed)
+		return;
+	rte_eth_dev_callback_unregister(r->vf_port, RTE_ETH_EVENT_INTR_LSC, on_lsc, NULL);
+	rte_eth_dev_callback_unregister(r->vf_port, RTE_ETH_EVENT_INTR_RMV, on_rmv, NULL);
+	if (r->n_members > 0)
+		port_bond_release(r->vf_port, r->vf_name, r->member_port, r->member_name, r->n_members);
+	else
+		port_release(r->vf_port, r->vf_name);
+	r->vf_probed = false;
+}
+
+void relay_release_removed(void)
+{
+	for (unsigned int i = 0; i < MAX_RELAYS; i++) {
+		struct relay *r = relay_get(i);
+
+		if (r == NULL || r->vf_gone || !__atomic_load_n(&r->vf_removed, __ATOMIC_ACQUIRE))
+			continue;
+		/* No worker touches the device once this returns; what they held back is ours. */
+		worker_unassign(r);
+		for (int d = 0; d < DIR_COUNT; d++) {
+			rte_pktmbuf_free_bulk(r->fast[d].pending, r->n_pending[d]);
+			r->n_pending[d] = 0;
+		}
+		__atomic_store_n(&r->vf_up, 0, __ATOMIC_RELAXED);
+		pthread_mutex_lock(&table_lock);
+		r->vf_gone = true;
+		pthread_mutex_unlock(&table_lock);
+		release_vf(r);
+		LOG(WARNING, "relay %u: VF %s was removed from the system (hot-unplug): released; the relay "
+		    "stays, without a VF, until it is removed. Once the VF is back on vfio-pci, remove "
+		    "and add the relay, or restart virtio-forwarder (it binds VIRTIOFWD_BIND_VFIO_PCI "
+		    "again and plugs every relay)", r->id, r->vf_name);
+	}
+}
+
+int relay_table_init(void)
+{
+	int rc;
+
+	memset(relays, 0, sizeof(relays));
+	vhost_init(&relay_vhost_events);
+	rc = rte_dev_event_callback_register(NULL, on_dev_event, NULL);
+	if (rc != 0)
+		LOG(WARNING, "no device removal events (%s): a hot-unplugged VF is not released",
+		    rte_strerror(-rc));
 	return 0;
 }
 
@@ -280,14 +368,7 @@ static void relay_free(struct relay *r)
 	/* After the unregister: it unlinks the socket through this directory. */
 	if (r->vhost_dirfd >= 0)
 		close(r->vhost_dirfd);
-	if (r->vf_probed) {
-		rte_eth_dev_callback_unregister(r->vf_port, RTE_ETH_EVENT_INTR_LSC, on_lsc, NULL);
-		if (r->n_members > 0)
-			port_bond_release(r->vf_port, r->vf_name, r->member_port, r->member_name,
-					  r->n_members);
-		else
-			port_release(r->vf_port, r->vf_name);
-	}
+	release_vf(r);
 	pool_put(r->vm_pool);
 	pool_put(r->retired_pool);
 	pool_put(r->vf_pool);
@@ -389,6 +470,7 @@ int relay_add(const struct relay_request *req, char *err, size_t errlen)
 		goto fail;
 	r->vf_probed = true;
 	rte_eth_dev_callback_register(r->vf_port, RTE_ETH_EVENT_INTR_LSC, on_lsc, NULL);
+	rte_eth_dev_callback_register(r->vf_port, RTE_ETH_EVENT_INTR_RMV, on_rmv, NULL);
 	/* Both pools start on the VF's node (any, for a virtual device); the
 	 * guest-side one moves to the VM's when it connects. */
 	socket = rte_eth_dev_socket_id(r->vf_port);
@@ -483,8 +565,9 @@ int relay_set_cpu(unsigned int id, const int cpu[DIR_COUNT], char *err, size_t e
 	for (int d = 0; d < DIR_COUNT; d++)
 		if (cpu[d] >= 0)
 			r->worker[d] = (unsigned int)cpu[d];
-	/* Phase 2: the new workers pick it up. */
-	worker_assign(r);
+	/* Phase 2: the new workers pick it up (a relay whose VF is gone: when it has one again). */
+	if (!r->vf_gone)
+		worker_assign(r);
 	LOG(INFO, "relay %u now on workers %u/%u", id, r->worker[0], r->worker[1]);
 	return 0;
 }

@@ -77,6 +77,14 @@ struct relay {
 	bool leaving;             /* being removed: see relay.c; under the table's lock */
 	bool vhost_registered;
 	bool vf_probed;
+	/*
+	 * The VF was hot-unplugged: set (atomic) by the removal events (the
+	 * interrupt thread); the control thread then takes the relay off its
+	 * workers and lets the device go (vf_gone). The relay stays, without a
+	 * VF, until it is removed.
+	 */
+	bool vf_removed;
+	bool vf_gone;
 	char vf[VF_ARGS_MAX];     /* PCI address or device arguments; bond: members, ';' between */
 	char vf_name[RTE_DEV_NAME_MAX_LEN];
 	/* A bond: its members are VFs of their own, the bond port is vf_port. */
@@ -114,6 +122,8 @@ struct relay *relay_get(unsigned int id);
 void relay_refresh_counters(struct relay *r);
 /* Refresh every relay's VF link state (devices without LSC interrupts). */
 void relay_poll_links(void);
+/* Let go of the VFs that were hot-unplugged (see vf_removed). */
+void relay_release_removed(void);
 /* Free retired packet-buffer pools whose mbufs have all come back. */
 void relay_reap_pools(void);
 /* NUMA node of the relay's guest-side buffers (SOCKET_ID_ANY: not placed yet). */

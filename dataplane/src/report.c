@@ -41,6 +41,7 @@ void report_relay(struct json *j, const struct relay *r)
 	json_bool(j, "vhost_client", r->vhost_client);
 	json_bool(j, "connected", vid >= 0);
 	json_bool(j, "vf_up", __atomic_load_n(&r->vf_up, __ATOMIC_RELAXED) != 0);
+	json_bool(j, "vf_gone", r->vf_gone);
 	json_u64(j, "socket_id", socket < 0 ? 0 : (uint64_t)socket);
 	/* The same, with -1 while not placed on a node (a virtual VF, no VM yet). */
 	json_i64(j, "buffer_node", socket);

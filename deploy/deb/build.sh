@@ -102,6 +102,7 @@ done
 # Units, configuration, documentation.
 install -D -m 0644 deploy/systemd/virtio-forwarder.service "$pkg/lib/systemd/system/virtio-forwarder.service"
 install -D -m 0644 deploy/systemd/vio4wd_core_scheduler.service "$pkg/lib/systemd/system/vio4wd_core_scheduler.service"
+install -D -m 0644 deploy/systemd/virtio-forwarder-bind-vfio.service "$pkg/lib/systemd/system/virtio-forwarder-bind-vfio.service"
 install -D -m 0644 deploy/virtioforwarder.default "$pkg/etc/default/virtioforwarder"
 install -D -m 0644 deploy/deb/sysusers.conf "$pkg/usr/lib/sysusers.d/vio4wd.conf"
 doc=$pkg/usr/share/doc/vio4wd

@@ -31,6 +31,8 @@ export const dataplaneRelaySchema = z.object({
   vhost_client: z.boolean(),
   connected: z.boolean(),
   vf_up: z.boolean(),
+  /** The VF was hot-unplugged and let go of: the relay has none until it is removed and added again. */
+  vf_gone: z.boolean().optional(),
   socket_id: z.number().int().min(0),
   vhost_features: z.number().int().min(0),
   vf_mtu: z.number().int().min(0),

@@ -17,7 +17,8 @@ and core scheduling (vio4wd_core_scheduler).
 Options:
   -c, --config FILE   configuration file (default: ${DEFAULT_CONFIG_PATH})
       --bind-vfio-pci bind the devices of VIRTIOFWD_BIND_VFIO_PCI to vfio-pci
-                      and exit (the unit's ExecStartPre=+, outside its sandbox)
+                      and exit (virtio-forwarder-bind-vfio.service, before
+                      virtio-forwarder.service starts)
   -h, --help          show this help
 
 Signals: SIGTERM and SIGINT stop every relay and exit 0.
@@ -63,8 +64,7 @@ async function main(): Promise<number> {
     } catch (e) {
       if (!(e instanceof PreflightError)) throw e;
       // Found by looking: the service itself finds it again and exits 78,
-      // which its unit does not restart (RestartPreventExitStatus looks at
-      // the main process only, not at ExecStartPre=).
+      // which its unit does not restart.
       if (e.changedNothing) {
         log.notice(`VIRTIOFWD_BIND_VFIO_PCI: nothing bound (${e.problems.length} problem${e.problems.length === 1 ? '' : 's'}: virtio-forwarder names them as it starts)`);
         return 0;

@@ -58,7 +58,7 @@ function share(busyBefore: number | undefined, busyAfter: number, cycles: number
 function relayState(r: DataplaneRelay, before: DataplaneRelay | undefined, seconds: number, pci: string | undefined, cycles = 0): RelayState {
   const f = r.vf_to_vm;
   const m = r.vm_to_vf;
-  const internal = r.connected ? 'connected' : 'waiting for VM';
+  const internal = r.vf_gone ? 'VF removed (hot-unplugged)' : r.connected ? 'connected' : 'waiting for VM';
   const state: RelayState = {
     id: r.id,
     active: r.connected,

@@ -77,7 +77,7 @@ export class Supervisor {
     const saved = directoryProblems(c).length ? [] : this.state.load();
     const portControl = new PortControl(c, this.table, this.driver, this.log);
     const statics = c.staticVfs.map((vf) => portControl.staticSpec(vf));
-    // Under systemd, ExecStartPre=+ has done this outside the sandbox (ProtectKernelTunables makes /sys read-only here).
+    // Under systemd, virtio-forwarder-bind-vfio.service has done this outside the sandbox (ProtectKernelTunables makes /sys read-only here).
     await bindOrRefuse(c, this.log);
     const checked = preflight(c, [...statics, ...saved].map((s) => ({ devices: s.devices, bond: s.bond !== undefined })));
     for (const n of checked.notes) this.log.info(n);

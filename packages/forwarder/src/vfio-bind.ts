@@ -246,7 +246,10 @@ export async function bindVfioPci(entries: BindEntry[], opts: { force?: boolean;
     try {
       bindOne(d, sys, host);
     } catch (e) {
-      const why = e instanceof Error ? e.message : String(e);
+      const readOnly = typeof e === 'object' && e !== null && 'code' in e && e.code === 'EROFS';
+      const why = (e instanceof Error ? e.message : String(e)) + (readOnly
+        ? ' (/sys is read-only here, as in the service\'s sandbox: virtio-forwarder-bind-vfio.service binds them, see journalctl -u virtio-forwarder-bind-vfio)'
+        : '');
       throw new BindError([`${VAR}: ${d.entry}: binding ${d.addr} to vfio-pci failed: ${why}` +
         (bound.length ? ` (bound before it: ${bound.join(', ')})` : '')], 'bind');
     }

@@ -16,6 +16,7 @@ describe('systemd units', () => {
   test('there are units to check', () => {
     expect(units).toContain('virtio-forwarder.service');
     expect(units).toContain('vio4wd_core_scheduler.service');
+    expect(units).toContain('virtio-forwarder-bind-vfio.service');
   });
 
   test.each(units)('%s: systemd-analyze verify finds nothing to say', async (unit) => {
@@ -46,12 +47,14 @@ describe('systemd units', () => {
     expect(text).toMatch(/^NotifyAccess=all$/m);
   });
 
-  test('virtio-forwarder.service binds VIRTIOFWD_BIND_VFIO_PCI first, with the privileges its sandbox takes away', () => {
-    const lines = fs.readFileSync(path.join(UNITS, 'virtio-forwarder.service'), 'utf8').split('\n');
-    const pre = lines.indexOf('ExecStartPre=+/usr/bin/virtio-forwarder --config /etc/default/virtioforwarder --bind-vfio-pci');
-    expect(pre).toBeGreaterThan(0);
-    expect(pre).toBeLessThan(lines.indexOf('ExecStart=/usr/bin/virtio-forwarder --config /etc/default/virtioforwarder'));
-    expect(lines).toContain('ProtectKernelTunables=yes');
+  test('VIRTIOFWD_BIND_VFIO_PCI is bound by a unit of its own, before the forwarder starts, outside its sandbox', () => {
+    const fwd = fs.readFileSync(path.join(UNITS, 'virtio-forwarder.service'), 'utf8').split('\n');
+    for (const l of ['Wants=virtio-forwarder-bind-vfio.service', 'After=virtio-forwarder-bind-vfio.service', 'ProtectKernelTunables=yes', 'ProtectKernelModules=yes'])
+      expect(fwd).toContain(l);
+    const bind = fs.readFileSync(path.join(UNITS, 'virtio-forwarder-bind-vfio.service'), 'utf8').split('\n');
+    for (const l of ['Type=oneshot', 'Before=virtio-forwarder.service', 'ExecStart=/usr/bin/virtio-forwarder --config /etc/default/virtioforwarder --bind-vfio-pci'])
+      expect(bind).toContain(l);
+    expect(bind.filter((l) => /^Protect(KernelTunables|KernelModules)=/.test(l))).toEqual([]);
   });
 
   test('vio4wd_core_scheduler.service notifies, follows the forwarder, restarts on failure', () => {
