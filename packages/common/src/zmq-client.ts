@@ -1,6 +1,7 @@
 // REQ clients as the original tools use them: linger 0, a receive timeout,
 // one frame out and one frame back.
 import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as zmq from 'zeromq';
 
 export class TimeoutError extends Error {}
@@ -63,24 +64,50 @@ function unreachableText(endpoint: string, code: string): string {
 }
 
 /**
- * One request of a command-line tool. Nothing listening at an ipc:// or
- * tcp:// endpoint is said at once; no reply within timeoutMs says what is
- * known (something listens, but did not answer), not a guess.
+ * How long a request waits for an ipc:// or tcp:// endpoint nothing listens
+ * at (the original clients' whole time-out): a server starting meanwhile is
+ * reached; one that is not there is said then, not after a long --timeout.
+ */
+export const UNREACHABLE_GRACE_MS = 2000;
+
+/**
+ * One request of a command-line tool. An ipc:// or tcp:// endpoint nothing
+ * listens at for UNREACHABLE_GRACE_MS ends it, saying so; no reply within
+ * timeoutMs says what is known (something listens, but did not answer),
+ * not a guess.
  */
 export async function zmqRequest(endpoint: string, frame: Buffer, timeoutMs = 2000): Promise<Buffer> {
-  const before = await unreachable(endpoint);
-  if (before) throw new TimeoutError(unreachableText(endpoint, before));
   const client = new ReqClient(endpoint, timeoutMs);
+  let finding: string | undefined;
+  const done = new AbortController();
+  // Until something listens there (then ZeroMQ's own connection carries the request).
+  const watch = socketOf(endpoint) === undefined ? Promise.resolve() : (async () => {
+    const since = Date.now();
+    while (!done.signal.aborted) {
+      const why = await unreachable(endpoint, 500);
+      if (why === undefined || done.signal.aborted) return;
+      if (Date.now() - since >= Math.min(UNREACHABLE_GRACE_MS, timeoutMs)) {
+        finding = why;
+        client.reset(); // the pending send or receive fails at once
+        return;
+      }
+      await sleep(100, undefined, { signal: done.signal }).catch(() => undefined);
+    }
+  })();
   try {
     return await client.request(frame);
   } catch (e) {
-    if (!(e instanceof TimeoutError)) throw e;
-    const after = await unreachable(endpoint);
-    if (after) throw new TimeoutError(`${e.message}: ${unreachableText(endpoint, after)}`);
+    if (finding === undefined && !(e instanceof TimeoutError)) throw e;
+    // Nothing there (now, or for the grace): that, whichever came first.
+    const why = finding ?? (await unreachable(endpoint));
+    if (why !== undefined) throw new TimeoutError(unreachableText(endpoint, why));
+    const message = e instanceof Error ? e.message : String(e);
     throw new TimeoutError(socketOf(endpoint)
-      ? `${e.message}: it listens, but did not answer (busy or stuck: journalctl -u virtio-forwarder; --timeout waits longer)`
-      : e.message);
+      ? `${message}: it listens, but did not answer (busy or stuck: journalctl -u virtio-forwarder; --timeout waits longer)`
+      : message);
   } finally {
+    done.abort();
+    await watch;
     client.reset();
   }
 }
