@@ -12,3 +12,4 @@ export * from './version.js';
 export * from './vhost-path.js';
 export * from './wire.js';
 export * from './zmq-client.js';
+export * from './errors.js';

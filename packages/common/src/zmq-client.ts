@@ -3,6 +3,7 @@
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as zmq from 'zeromq';
+import { errorCode } from './errors.js';
 
 export class TimeoutError extends Error {}
 
@@ -139,8 +140,7 @@ export class ReqClient {
       return reply;
     } catch (e) {
       this.reset();
-      // (Not instanceof Error: zeromq's errors may come from another realm, as under jest.)
-      if (typeof e === 'object' && e !== null && 'code' in e && e.code === 'EAGAIN')
+      if (errorCode(e) === 'EAGAIN')
         throw new TimeoutError(`no reply from ${this.endpoint} within ${timeoutMs} ms`);
       throw e;
     }

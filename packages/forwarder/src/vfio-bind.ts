@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import type { BindEntry } from '@vio4wd/common';
+import { errorCode, type BindEntry } from '@vio4wd/common';
 
 /** Drivers vfio-pci tolerates on the other devices of an IOMMU group (bridges, stubs). */
 const GROUP_SAFE = new Set(['vfio-pci', 'pci-stub', 'pcieport']);
@@ -210,7 +210,7 @@ function bindOne(d: Planned, sys: Sysfs, host: BindHost): void {
       host.write(path.join(sys.root, 'sys/bus/pci/drivers/vfio-pci/new_id'), sys.ids(d.addr).replace(':', ' '));
     } catch (e) {
       // The id is known to vfio-pci already: then bind by address.
-      if (!(typeof e === 'object' && e !== null && 'code' in e && e.code === 'EEXIST')) throw e;
+      if (errorCode(e) !== 'EEXIST') throw e;
     }
     if (sys.driverOf(d.addr) !== 'vfio-pci') host.write(path.join(sys.root, 'sys/bus/pci/drivers/vfio-pci/bind'), d.addr);
   }
@@ -246,7 +246,7 @@ export async function bindVfioPci(entries: BindEntry[], opts: { force?: boolean;
     try {
       bindOne(d, sys, host);
     } catch (e) {
-      const readOnly = typeof e === 'object' && e !== null && 'code' in e && e.code === 'EROFS';
+      const readOnly = errorCode(e) === 'EROFS';
       const why = (e instanceof Error ? e.message : String(e)) + (readOnly
         ? ' (/sys is read-only here, as in the service\'s sandbox: virtio-forwarder-bind-vfio.service binds them, see journalctl -u virtio-forwarder-bind-vfio)'
         : '');
