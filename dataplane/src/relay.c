@@ -129,6 +129,8 @@ void relay_reap_pools(void)
 /* vhost: a VM connected on sock. */
 static int attach_vid(const char *sock, int vid)
 {
+	uint64_t waited = 0;
+	unsigned int id = 0;
 	struct relay *r;
 
 	pthread_mutex_lock(&table_lock);
@@ -136,12 +138,21 @@ static int attach_vid(const char *sock, int vid)
 	if (r != NULL) {
 		uint64_t features = 0;
 
+		if (r->vhost_client && r->waiting_since != 0)
+			waited = rte_get_timer_cycles() - r->waiting_since;
+		r->waiting_since = 0;
+		id = r->id;
+
 		vm_pool_follow(r, vid);
 		rte_vhost_get_negotiated_features(vid, &features);
 		__atomic_store_n(&r->vhost_features, features, __ATOMIC_RELAXED);
 		__atomic_store_n(&r->vid, vid, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&table_lock);
+	/* Client mode: the vhost library tried once a second meanwhile. */
+	if (waited >= rte_get_timer_hz())
+		LOG(INFO, "relay %u: the VM's socket answered after %.0f s of waiting (about one try a second)",
+		    id, (double)waited / (double)rte_get_timer_hz());
 	return r != NULL ? 0 : -ENOENT;
 }
 
@@ -191,6 +202,7 @@ static void detach_vid(int vid)
 		struct relay *r = relays[i];
 
 		if (r != NULL && __atomic_load_n(&r->vid, __ATOMIC_RELAXED) == vid) {
+			r->waiting_since = rte_get_timer_cycles();
 			__atomic_store_n(&r->vid, -1, __ATOMIC_RELEASE);
 			__atomic_store_n(&r->vm_rxq_mask, 0, __ATOMIC_RELEASE);
 			__atomic_store_n(&r->vm_txq_mask, 0, __ATOMIC_RELEASE);
@@ -366,8 +378,7 @@ static void relay_free(struct relay *r)
 	if (r->vhost_registered)
 		vhost_close(r->vhost_sock);
 	/* After the unregister: it unlinks the socket through this directory. */
-	if (r->vhost_dirfd >= 0)
-		close(r->vhost_dirfd);
+	sockpath_close(r->vhost_dirfd);
 	release_vf(r);
 	pool_put(r->vm_pool);
 	pool_put(r->retired_pool);
@@ -497,6 +508,7 @@ int relay_add(const struct relay_request *req, char *err, size_t errlen)
 			worker_least_loaded();
 
 	/* Visible to the vhost callbacks before the socket can connect. */
+	r->waiting_since = rte_get_timer_cycles();
 	pthread_mutex_lock(&table_lock);
 	relays[r->id] = r;
 	link_refresh(r);

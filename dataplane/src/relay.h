@@ -74,6 +74,7 @@ struct relay {
 	unsigned int id;
 	unsigned int worker[DIR_COUNT]; /* lcore serving each direction */
 	bool vhost_client;
+	uint64_t waiting_since;   /* TSC since when no VM is connected (0: one is); under the table's lock */
 	bool leaving;             /* being removed: see relay.c; under the table's lock */
 	bool vhost_registered;
 	bool vf_probed;

@@ -9,7 +9,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,6 +20,75 @@
 
 static char allowed[SOCKPATH_DIRS_MAX][SOCKPATH_MAX];
 static unsigned int n_allowed;
+
+/*
+ * The directory each pinned descriptor stands for, as the user named it:
+ * DPDK's own messages name a socket by what it was registered as
+ * (/proc/self/fd/N/NAME), which says nothing to an operator. Read by the
+ * log writer in any thread; a leaf lock (nothing logs under it).
+ */
+#define SHOWN_MAX 128
+#define SHOWN_DIR_MAX 256
+static struct {
+	int fd;
+	char dir[SHOWN_DIR_MAX];
+} shown[SHOWN_MAX];
+static unsigned int n_shown;
+static pthread_mutex_t shown_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void shown_set(int fd, const char *dir)
+{
+	pthread_mutex_lock(&shown_lock);
+	for (unsigned int i = 0; i < n_shown; i++)
+		if (shown[i].fd == fd || shown[i].fd < 0) {
+			shown[i].fd = fd;
+			snprintf(shown[i].dir, sizeof(shown[i].dir), "%s", dir);
+			goto out;
+		}
+	if (n_shown < SHOWN_MAX) {
+		shown[n_shown].fd = fd;
+		snprintf(shown[n_shown].dir, sizeof(shown[n_shown].dir), "%s", dir);
+		n_shown++;
+	}
+out:
+	pthread_mutex_unlock(&shown_lock);
+}
+
+void sockpath_close(int dirfd)
+{
+	if (dirfd < 0)
+		return;
+	pthread_mutex_lock(&shown_lock);
+	for (unsigned int i = 0; i < n_shown; i++)
+		if (shown[i].fd == dirfd)
+			shown[i].fd = -1;
+	pthread_mutex_unlock(&shown_lock);
+	close(dirfd);
+}
+
+int sockpath_shown_dir(const char *pinned, char *dir, size_t len, size_t *consumed)
+{
+	static const char prefix[] = "/proc/self/fd/";
+	char *end;
+	long fd;
+	int found = -1;
+
+	if (strncmp(pinned, prefix, sizeof(prefix) - 1) != 0)
+		return -1;
+	fd = strtol(pinned + sizeof(prefix) - 1, &end, 10);
+	if (end == pinned + sizeof(prefix) - 1 || *end != '/' || fd < 0)
+		return -1;
+	pthread_mutex_lock(&shown_lock);
+	for (unsigned int i = 0; i < n_shown; i++)
+		if (shown[i].fd == fd) {
+			snprintf(dir, len, "%s", shown[i].dir);
+			found = 0;
+			break;
+		}
+	pthread_mutex_unlock(&shown_lock);
+	*consumed = (size_t)(end - pinned);
+	return found;
+}
 
 int sockpath_allow(const char *dir)
 {
@@ -132,6 +203,7 @@ allowed_dir:
 		return -ENAMETOOLONG;
 	}
 	*dirfd = fd;
+	shown_set(fd, dir);
 	return 0;
 
 fail_errno:

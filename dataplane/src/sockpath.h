@@ -23,4 +23,14 @@ int sockpath_allow(const char *dir);
 int sockpath_open(const char *path, int *dirfd, char *pinned, size_t pinned_len,
 		  char *err, size_t errlen);
 
+/* Closes a directory sockpath_open pinned (its name for messages goes too). */
+void sockpath_close(int dirfd);
+
+/*
+ * For messages: when pinned starts "/proc/self/fd/N/" for a directory
+ * pinned here, dir is that directory as the user named it and *consumed
+ * the length of "/proc/self/fd/N" (0); otherwise -1.
+ */
+int sockpath_shown_dir(const char *pinned, char *dir, size_t len, size_t *consumed);
+
 #endif

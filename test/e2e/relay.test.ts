@@ -131,6 +131,44 @@ describe('a packet crosses one relay end to end', () => {
       await exchange(vm, vf, fwd, 0);
     }
     expect((await fwd.stats()).relay.map((r) => r.id)).toEqual([0]);
+    // Waiting for a VM is normal in client mode: said once a time, at info,
+    // by the socket's real path (DPDK's own lines name /proc/self/fd/N/...).
+    const waits = fwd.log.split('\n').filter((l) => l.includes('waiting for the VM'));
+    expect(waits).toHaveLength(5);
+    for (const w of waits) expect(w).toMatch(new RegExp(`^<6>vio4wd: waiting for the VM: (no socket at|nothing listens on) ${vhost} yet`));
+    expect(fwd.log).not.toMatch(/\/proc\/self\/fd|failed to connect/);
+  });
+});
+
+// The virtio paths guests use: split or packed virtqueues, in order or not,
+// mergeable receive buffers or not (testpmd's virtio_user negotiates what
+// it is given; QEMU: <driver packed='on'/>, see test/system/libvirt.sh).
+// Each: the features the dataplane negotiated, and exact counts both ways.
+const VIRTIO_F_RING_PACKED = 1n << 34n;
+const VIRTIO_F_IN_ORDER = 1n << 35n;
+const VIRTIO_NET_F_MRG_RXBUF = 1n << 15n;
+const PATHS: [string, bigint][] = [
+  ['packed_vq=0,in_order=0,mrg_rxbuf=1', VIRTIO_NET_F_MRG_RXBUF],
+  ['packed_vq=0,in_order=1,mrg_rxbuf=0', VIRTIO_F_IN_ORDER],
+  ['packed_vq=1,in_order=0,mrg_rxbuf=1', VIRTIO_F_RING_PACKED | VIRTIO_NET_F_MRG_RXBUF],
+  ['packed_vq=1,in_order=0,mrg_rxbuf=0', VIRTIO_F_RING_PACKED],
+  ['packed_vq=1,in_order=1,mrg_rxbuf=1', VIRTIO_F_RING_PACKED | VIRTIO_F_IN_ORDER | VIRTIO_NET_F_MRG_RXBUF],
+];
+
+describe('the virtio paths a guest may negotiate', () => {
+  test.each(PATHS)('virtio_user %s: negotiated as asked, exact counts both ways', async (args, want) => {
+    // Mergeable buffers offered (the service's default; the tests' is off).
+    topo = new Topology('vq', { vhostClient: false, extra: ['VIRTIOFWD_MRGBUF=true'] });
+    const { fwd } = topo;
+    await fwd.start();
+    const vf = await topo.startVfPeer();
+    await topo.addSock();
+    const vm = await topo.startVm('vm', { args });
+    await fwd.waitConnected(0);
+    const features = BigInt((await topo.dataplaneRelay(0)).vhost_features);
+    const asked = VIRTIO_F_RING_PACKED | VIRTIO_F_IN_ORDER | VIRTIO_NET_F_MRG_RXBUF;
+    expect((features & asked).toString(16)).toBe(want.toString(16));
+    await exchange(vm, vf, fwd, 0);
   });
 });
 

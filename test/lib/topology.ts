@@ -48,8 +48,9 @@ export class Topology {
   }
 
   /** The VM: virtio_user, connecting to the relay (server mode) or waiting for it (vhost client mode). */
-  startVm(name = 'vm', opts: { server?: boolean } = {}): Promise<Testpmd> {
-    return this.peer(`${this.tag}-${name}`, `net_virtio_user0,path=${this.vhost}${opts.server ? ',server=1' : ''}`);
+  /** opts.args: more net_virtio_user device arguments (packed_vq=1, in_order=1, mrg_rxbuf=0, ...). */
+  startVm(name = 'vm', opts: { server?: boolean; args?: string } = {}): Promise<Testpmd> {
+    return this.peer(`${this.tag}-${name}`, `net_virtio_user0,path=${this.vhost}${opts.server ? ',server=1' : ''}${opts.args ? `,${opts.args}` : ''}`);
   }
 
   private async peer(name: string, vdev: string): Promise<Testpmd> {

@@ -345,6 +345,14 @@ ct systemctl reset-failed virtio-forwarder vio4wd_core_scheduler
 cmp -s <(ct cat /etc/default/virtioforwarder | md5sum) "$work/config.md5" || fail "the configuration was not put back"
 
 # ------------------------------------ 4. faults that systemd handles
+# An af_packet VF under the shipped unit (no AF_PACKET, no CAP_NET_RAW):
+# refused, naming what it needs and the drop-in.
+ct systemctl start virtio-forwarder || fail "systemctl start virtio-forwarder (shipped unit)"
+denied=$(ct env -u NODE_EXTRA_CA_CERTS vio4wd-portctl add_sock --vhost-path=/var/lib/vhost_sockets/denied.sock --pci-addr=0000:ff:00.3 2>&1) && fail "af_packet VF added under the shipped unit's sandbox"
+check "an af_packet VF under the shipped sandbox is refused with what it needs: $denied" \
+  grep -q "sandbox may not allow this device; it needs net_af_packet0 (af_packet): .*RestrictAddressFamilies=AF_PACKET.*docs/security.md" <<<"$denied"
+ct systemctl stop virtio-forwarder || fail "systemctl stop virtio-forwarder"
+
 # An af_packet VF on the veth: the drop-in docs/security.md gives for such devices.
 ct mkdir -p /etc/systemd/system/virtio-forwarder.service.d
 ct tee /etc/systemd/system/virtio-forwarder.service.d/vf-stand-in.conf >/dev/null <<'DROPIN'

@@ -12,3 +12,5 @@ export { configEndpoint, coreSchedEndpoint, EBADMSG, portControlEndpoint, statsE
 export { RESTART_LIMITS, RestartPolicy, type RestartDecision, type RestartLimits } from './restart-policy.js';
 export { UnpluggedRelays } from './unplugged.js';
 export { BindError, bindVfioPci, type BindHost, type BindResult } from './vfio-bind.js';
+export { deviceNeeds, explainDenied } from './sandbox-hint.js';
+export { serverSocketReach } from './preflight.js';

@@ -18,6 +18,7 @@ import {
   type StaticVf,
 } from '@vio4wd/common';
 import { LogLimiter, REFUSALS_LOGGED } from './log-limit.js';
+import { explainDenied } from './sandbox-hint.js';
 import { EACCES, EEXIST, EINVAL, ENOENT, ENOSPC, ENOTSUP, Refusal, refusalOf } from './refusal.js';
 import { sameRelay, vfLabel, type BondSpec, type RelaySpec, type RelayTable } from './relay-table.js';
 
@@ -38,6 +39,8 @@ export class PortControl {
     private readonly table: RelayTable,
     private readonly driver: RelayDriver,
     private readonly log: Logger,
+    /** Server mode: what would keep QEMU from reaching a socket the relay made (a warning, after the add). */
+    private readonly unreachable: (sock: string) => string | undefined = () => undefined,
   ) {
     this.refusals = new LogLimiter(log, 'port control: refused requests', REFUSALS_LOGGED);
   }
@@ -138,8 +141,14 @@ export class PortControl {
     }
     const byPath = this.table.byVhostPath(spec.vhostPath);
     if (byPath) throw new Refusal(EEXIST, `vhost-user socket ${spec.vhostPath} is already used by relay ${byPath.id}`);
-    await this.table.setWhile(spec, () => this.driver.addRelay(spec));
+    try {
+      await this.table.setWhile(spec, () => this.driver.addRelay(spec));
+    } catch (e) {
+      throw explainDenied(e, spec.devices);
+    }
     this.log.info(`relay ${spec.id} added: VF ${vfLabel(spec)} <-> ${spec.vhostPath}`);
+    const problem = spec.vhostClient ? undefined : this.unreachable(spec.vhostPath);
+    if (problem) this.log.warning(`relay ${spec.id}: ${problem}`);
     return ok();
   }
 

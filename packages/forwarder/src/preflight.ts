@@ -15,6 +15,7 @@ import {
   vhostPathProblem,
   type Config,
 } from '@vio4wd/common';
+import type { SocketIds } from './socket-owner.js';
 import { BindError, bindVfioPci, type BindHost } from './vfio-bind.js';
 
 /** 2M pages the dataplane needs whatever it relays (EAL, vhost, rings; 8) and the two packet pools it keeps ready (12). */
@@ -45,6 +46,8 @@ export class PreflightError extends Error {
 
 export interface PreflightResult {
   errors: string[];
+  /** Likely trouble the checks cannot be sure of. */
+  warnings: string[];
   notes: string[];
 }
 
@@ -138,21 +141,123 @@ function writableDirProblem(dir: string, what: string, mode?: number): string | 
     fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
     return undefined;
   } catch (e) {
-    // (Errors from fs are Error-like even across realms: read the message, not instanceof.)
-    const msg = typeof e === 'object' && e !== null && 'message' in e ? String(e.message) : String(e);
-    return `${what} ${dir} is not a writable directory: ${msg}`;
+    return `${what} ${dir} is not a writable directory: ${errorMessage(e)}`;
   }
 }
 
-/** The directories the forwarder writes to, created if missing: what is wrong with them. */
-export function directoryProblems(config: Config): string[] {
-  const dirs: [string, string, number?][] = [
-    // In client mode too: the static relays' sockets are checked there (and QEMU makes them there).
-    [config.socketDir, 'VIRTIOFWD_SOCKET_DIR', 0o755],
+const NO_IDS: SocketIds = { uid: null, gid: null };
+
+function octal(mode: number): string {
+  return (mode & 0o7777).toString(8).padStart(4, '0');
+}
+
+/** Whether a process of this uid or gid (not root) may do what `want` (rwx bits, 0-7) asks in a directory of this stat. */
+function allows(st: fs.Stats, ids: SocketIds, want: number): boolean {
+  if (ids.uid === 0 || (st.mode & want) === want) return true;
+  if (ids.uid !== null && st.uid === ids.uid && ((st.mode >> 6) & want) === want) return true;
+  return ids.gid !== null && st.gid === ids.gid && ((st.mode >> 3) & want) === want;
+}
+
+/**
+ * VIRTIOFWD_SOCKET_DIR in client mode, for QEMU running as
+ * VIRTIOFWD_SOCKET_OWNER/GROUP (libvirt's): QEMU creates the sockets there,
+ * so it needs to write there. Made if missing as root:GROUP 2770 (setgid:
+ * every socket gets that group) or, with no group, OWNER's 0755. A
+ * directory already there is left as it is (clientSocketDirAccess checks it).
+ */
+function makeClientSocketDir(dir: string, ids: SocketIds): string | undefined {
+  let made = false;
+  try {
+    const first = fs.mkdirSync(dir, { recursive: true });
+    if (first !== undefined) {
+      made = true;
+      for (let d = path.dirname(dir); d.length >= first.length; d = path.dirname(d)) fs.chmodSync(d, 0o755);
+      // The mode before the group: without CAP_FSETID (the unit's bounding
+      // set) chmod drops the setgid bit of a directory whose group is not
+      // ours; chown keeps it on directories. (And RestrictSUIDSGID=yes,
+      // which the shipped unit leaves out for this, would refuse it.)
+      fs.chmodSync(dir, ids.gid !== null ? 0o2770 : 0o755);
+      fs.chownSync(dir, ids.gid !== null ? 0 : (ids.uid ?? -1), ids.gid ?? -1);
+    }
+    fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
+    return undefined;
+  } catch (e) {
+    // Not left half made: the next start makes it again.
+    if (made) fs.rmSync(dir, { recursive: false, force: true });
+    return `VIRTIOFWD_SOCKET_DIR ${dir} could not be made for QEMU's sockets: ${errorMessage(e)}`;
+  }
+}
+
+/** Client mode: whether QEMU, as VIRTIOFWD_SOCKET_OWNER/GROUP, can create its sockets in VIRTIOFWD_SOCKET_DIR; the fix if not. */
+export function clientSocketDirAccess(config: Pick<Config, 'socketDir' | 'socketOwner' | 'socketGroup'>, ids: SocketIds): string | undefined {
+  const dir = config.socketDir;
+  const names = [ids.uid !== null ? `user ${config.socketOwner}` : '', ids.gid !== null ? `group ${config.socketGroup}` : '']
+    .filter((n) => n !== '').join(', ');
+  const fix = ids.gid !== null ? `chgrp ${config.socketGroup} ${dir} && chmod 2770 ${dir}` : `chown ${config.socketOwner} ${dir}`;
+  const why = `in vhost-user client mode (VIRTIOFWD_VHOST_CLIENT=true) QEMU creates the sockets, as ${names} ` +
+    '(VIRTIOFWD_SOCKET_OWNER/VIRTIOFWD_SOCKET_GROUP), and could not';
+  for (let d = path.dirname(dir); ; d = path.dirname(d)) {
+    const st = fs.statSync(d);
+    if (!allows(st, ids, 0o1))
+      return `VIRTIOFWD_SOCKET_DIR ${dir}: its parent ${d} (uid ${st.uid}, gid ${st.gid}, mode ${octal(st.mode)}) cannot be entered: ${why} reach it`;
+    if (d === path.dirname(d)) break;
+  }
+  const st = fs.statSync(dir);
+  if (!allows(st, ids, 0o3))
+    return `VIRTIOFWD_SOCKET_DIR ${dir} is uid ${st.uid}, gid ${st.gid}, mode ${octal(st.mode)}: ${why} write there. ` +
+      `Fix: ${fix} (what virtio-forwarder makes when it creates the directory), or remove it`;
+  return undefined;
+}
+
+/**
+ * Server mode: whether QEMU, as VIRTIOFWD_SOCKET_OWNER/GROUP, can reach a
+ * socket the relay made at sock (its directories searchable; the socket
+ * itself is given to them, 0660). What stops it, if anything: QEMU's
+ * connect() then fails with "Permission denied", which this side never sees.
+ */
+export function serverSocketReach(sock: string, ids: SocketIds, config: Pick<Config, 'socketOwner' | 'socketGroup'>): string | undefined {
+  if (ids.uid === 0) return undefined;
+  const who = ids.uid === null && ids.gid === null
+    ? 'no user VIRTIOFWD_SOCKET_OWNER or group VIRTIOFWD_SOCKET_GROUP names on this host (the socket stays root\'s: QEMU must run as root)'
+    : undefined;
+  if (who) return `vhost-user socket ${sock}: ${who}`;
+  const names = [ids.uid !== null ? `user ${config.socketOwner}` : '', ids.gid !== null ? `group ${config.socketGroup}` : '']
+    .filter((n) => n !== '').join(', ');
+  for (let d = path.dirname(sock); ; d = path.dirname(d)) {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(d);
+    } catch {
+      return undefined;
+    }
+    if (!allows(st, ids, 0o1))
+      return `QEMU, as ${names} (VIRTIOFWD_SOCKET_OWNER/VIRTIOFWD_SOCKET_GROUP), cannot reach vhost-user socket ${sock}: ` +
+        `${d} (uid ${st.uid}, gid ${st.gid}, mode ${octal(st.mode)}) cannot be entered. Its connect() fails with "Permission denied": ` +
+        "virsh start fails, or with <reconnect> leaves the domain paused (docs/libvirt.md)";
+    if (d === path.dirname(d)) return undefined;
+  }
+}
+
+function errorMessage(e: unknown): string {
+  // (Errors from fs are Error-like even across realms: read the message, not instanceof.)
+  return typeof e === 'object' && e !== null && 'message' in e ? String(e.message) : String(e);
+}
+
+/**
+ * The directories the forwarder writes to, created if missing: what is
+ * wrong with them. ids: the sockets' owner and group (VIRTIOFWD_SOCKET_OWNER/GROUP), resolved.
+ */
+export function directoryProblems(config: Config, ids: SocketIds = NO_IDS): string[] {
+  const shared = config.vhostClient && (ids.uid !== null || ids.gid !== null);
+  const socketDir = shared
+    ? makeClientSocketDir(config.socketDir, ids)
+    // Server mode: the relay creates the sockets there (and gives them to the owner); QEMU only connects.
+    : writableDirProblem(config.socketDir, 'VIRTIOFWD_SOCKET_DIR', 0o755);
+  const dirs: [string, string][] = [
     [config.stateDir, 'VIO4WD_STATE_DIR'],
     [config.pidDir, 'VIRTIOFWD_PID_DIR'],
   ];
-  return dirs.map(([dir, what, mode]) => writableDirProblem(dir, what, mode)).filter((p) => p !== undefined);
+  return [socketDir, ...dirs.map(([dir, what]) => writableDirProblem(dir, what))].filter((p) => p !== undefined);
 }
 
 /**
@@ -188,13 +293,19 @@ export function pciDriverProblem(devices: string[], root = '/'): string | undefi
  * Everything is checked and every problem reported at once. relays: what
  * will be plugged at start (static VFs and the saved state).
  */
-export function preflight(config: Config, relays: PlannedRelay[], root = '/'): PreflightResult {
-  const out: PreflightResult = { errors: [], notes: [] };
+export function preflight(config: Config, relays: PlannedRelay[], root = '/', ids: SocketIds = NO_IDS): PreflightResult {
+  const out: PreflightResult = { errors: [], warnings: [], notes: [] };
   if (!config.eal.noHuge) checkHugepages(config, relays, root, out);
   const driver = pciDriverProblem(relays.flatMap((r) => r.devices), root);
   if (driver) out.errors.push(driver);
-  const dirs = directoryProblems(config);
+  const dirs = directoryProblems(config, ids);
   out.errors.push(...dirs, ...(dirs.length ? [] : socketPathProblems(config)));
+  if (dirs.length === 0 && config.vhostClient && (ids.uid !== null || ids.gid !== null)) {
+    // A known user is QEMU's for sure (libvirt made it); the group alone
+    // (kvm is on every systemd host) may not be: QEMU may run as root.
+    const access = clientSocketDirAccess(config, ids);
+    if (access) (ids.uid !== null ? out.errors : out.warnings).push(access);
+  }
   return out;
 }
 

@@ -9,7 +9,9 @@ import { DataplaneProcess, describeExit } from './dataplane-process.js';
 import { configEndpoint, coreSchedEndpoint, portControlEndpoint, statsEndpoint } from './endpoints.js';
 import { PidFile } from './pid-file.js';
 import { PortControl } from './port-control.js';
-import { bindOrRefuse, directoryProblems, makeDirs, preflight, PreflightError } from './preflight.js';
+import { explainDenied } from './sandbox-hint.js';
+import type { SocketIds } from './socket-owner.js';
+import { bindOrRefuse, directoryProblems, makeDirs, preflight, PreflightError, serverSocketReach } from './preflight.js';
 import { RestartPolicy } from './restart-policy.js';
 import { RelayTable, sameRelay, toDataplaneRequest, vfLabel, type RelaySpec } from './relay-table.js';
 import { ServiceStatus } from './service-status.js';
@@ -66,6 +68,9 @@ export class Supervisor {
     }
   }
 
+  /** VIRTIOFWD_SOCKET_OWNER/GROUP, resolved at start. */
+  private owners: SocketIds | undefined;
+
   /** Start everything; resolves once the endpoints serve. */
   async start(): Promise<void> {
     const c = this.config;
@@ -74,13 +79,16 @@ export class Supervisor {
       throw new Error(`virtio-forwarder is already running with this configuration (pid ${running}, ${this.pidFile.file}); not starting a second one`);
     // Read before anything starts: an unreadable state file stops us here
     // (unless its directory is the problem: the pre-flight check says so).
-    const saved = directoryProblems(c).length ? [] : this.state.load();
-    const portControl = new PortControl(c, this.table, this.driver, this.log);
+    const owners = await this.dataplane.socketIds();
+    this.owners = owners;
+    const saved = directoryProblems(c, owners).length ? [] : this.state.load();
+    const portControl = new PortControl(c, this.table, this.driver, this.log, (sock) => serverSocketReach(sock, owners, c));
     const statics = c.staticVfs.map((vf) => portControl.staticSpec(vf));
     // Under systemd, virtio-forwarder-bind-vfio.service has done this outside the sandbox (ProtectKernelTunables makes /sys read-only here).
     await bindOrRefuse(c, this.log);
-    const checked = preflight(c, [...statics, ...saved].map((s) => ({ devices: s.devices, bond: s.bond !== undefined })));
+    const checked = preflight(c, [...statics, ...saved].map((s) => ({ devices: s.devices, bond: s.bond !== undefined })), '/', owners);
     for (const n of checked.notes) this.log.info(n);
+    for (const w of checked.warnings) this.log.warning(`pre-flight: ${w}`);
     if (checked.errors.length) throw new PreflightError(checked.errors);
 
     const coreSched = new CoreSched(c.cpuMask, this.table, this.driver, this.log);
@@ -101,7 +109,7 @@ export class Supervisor {
     this.watchDataplane();
     await this.restore(statics, saved);
 
-    const { gid } = await this.dataplane.socketIds();
+    const { gid } = owners;
     for (const s of servers) {
       await s.start(gid ?? undefined);
       this.servers.push(s);
@@ -146,9 +154,11 @@ export class Supervisor {
       }
       this.unplugged.clear(spec.id);
       this.log.info(`${what} ${spec.id} plugged: VF ${vfLabel(spec)} <-> ${spec.vhostPath}`);
+      const problem = spec.vhostClient || !this.owners ? undefined : serverSocketReach(spec.vhostPath, this.owners, this.config);
+      if (problem) this.log.warning(`${what} ${spec.id}: ${problem}`);
       return true;
     } catch (e) {
-      const why = errorText(e);
+      const why = errorText(explainDenied(e, spec.devices));
       if (this.unplugged.mark(spec.id, why))
         this.log.error(`${what} ${spec.id} (VF ${vfLabel(spec)} <-> ${spec.vhostPath}) not plugged: ${why}; ` +
           `trying again every ${this.unplugged.periodMs / 1000} s (vio4wd-portctl remove drops it)`);

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, test } from '@jest/globals';
 import { parseConfig } from '@vio4wd/common';
-import { BASE_PAGES, PAGES_PER_RELAY, preflight, type PlannedRelay } from '@vio4wd/forwarder';
+import { BASE_PAGES, PAGES_PER_RELAY, preflight, serverSocketReach, type PlannedRelay } from '@vio4wd/forwarder';
 
 interface Host {
   mounts?: string;
@@ -125,5 +125,77 @@ describe('pre-flight checks', () => {
     }
     expect([`${root}/a`, `${root}/a/b`].map((d) => fs.statSync(d).mode & 0o777)).toEqual([0o755, 0o755]);
     expect(fs.statSync(`${root}/state`).mode & 0o777).toBe(0o700);
+  });
+
+  describe('client mode: QEMU creates the sockets as VIRTIOFWD_SOCKET_OWNER/GROUP', () => {
+    // (As root, the test can give directories to ids no account has.)
+    const ids = { uid: 4343, gid: 4242 };
+    const client = (root: string) => config(root, `VIO4WD_NO_HUGE=true\nVIRTIOFWD_VHOST_CLIENT=true\nVIRTIOFWD_SOCKET_DIR=${root}/a/b`);
+
+    test('a socket directory it creates is root:GROUP 2770 (setgid: every socket gets the group); its parents 0755', () => {
+      const root = host({});
+      fs.chmodSync(root, 0o755);
+      expect(preflight(client(root), [], root, ids).errors).toEqual([]);
+      const st = fs.statSync(`${root}/a/b`);
+      expect([st.uid, st.gid, st.mode & 0o7777]).toEqual([0, 4242, 0o2770]);
+      expect(fs.statSync(`${root}/a`).mode & 0o7777).toBe(0o755);
+      // With an owner and no group: the owner's, 0755.
+      const other = host({});
+      fs.chmodSync(other, 0o755);
+      expect(preflight(client(other), [], other, { uid: 4343, gid: null }).errors).toEqual([]);
+      const st2 = fs.statSync(`${other}/a/b`);
+      expect([st2.uid, st2.mode & 0o7777]).toEqual([4343, 0o755]);
+    });
+
+    test('an existing directory QEMU could not write to is refused, with the fix; one it can is left alone', () => {
+      const root = host({});
+      fs.chmodSync(root, 0o755);
+      fs.mkdirSync(`${root}/a/b`, { recursive: true, mode: 0o755 });
+      fs.chmodSync(`${root}/a/b`, 0o755);
+      expect(preflight(client(root), [], root, ids).errors).toEqual([
+        `VIRTIOFWD_SOCKET_DIR ${root}/a/b is uid 0, gid 0, mode 0755: in vhost-user client mode (VIRTIOFWD_VHOST_CLIENT=true) ` +
+        'QEMU creates the sockets, as user libvirt-qemu, group kvm (VIRTIOFWD_SOCKET_OWNER/VIRTIOFWD_SOCKET_GROUP), and could not write there. ' +
+        `Fix: chgrp kvm ${root}/a/b && chmod 2770 ${root}/a/b (what virtio-forwarder makes when it creates the directory), or remove it`,
+      ]);
+      expect(fs.statSync(`${root}/a/b`).mode & 0o7777).toBe(0o755);
+      for (const [uid, gid, mode] of [[0, 4242, 0o770], [4343, 0, 0o700], [0, 0, 0o1777]] as const) {
+        fs.chownSync(`${root}/a/b`, uid, gid);
+        fs.chmodSync(`${root}/a/b`, mode);
+        expect(preflight(client(root), [], root, ids).errors).toEqual([]);
+      }
+      // Server mode: only the relay writes there.
+      fs.chownSync(`${root}/a/b`, 0, 0);
+      fs.chmodSync(`${root}/a/b`, 0o755);
+      expect(preflight(config(root, `VIO4WD_NO_HUGE=true\nVIRTIOFWD_SOCKET_DIR=${root}/a/b`), [], root, ids).errors).toEqual([]);
+    });
+
+    test('a parent QEMU cannot enter is named', () => {
+      const root = host({}); // (mkdtemp: 0700)
+      const errors = preflight(client(root), [], root, ids).errors;
+      expect(errors).toEqual([expect.stringMatching(new RegExp(`^VIRTIOFWD_SOCKET_DIR ${root}/a/b: its parent ${root} \\(uid 0, gid 0, mode 0700\\) cannot be entered: .* could not reach it$`))]);
+    });
+
+    test('with only the group known (no such user: QEMU may run as root), the same finding is a warning', () => {
+      const root = host({});
+      const r = preflight(client(root), [], root, { uid: null, gid: 4242 });
+      expect(r.errors).toEqual([]);
+      expect(r.warnings).toEqual([expect.stringMatching(/cannot be entered: in vhost-user client mode .* as group kvm /)]);
+    });
+  });
+
+  test('server mode: a socket directory QEMU (as VIRTIOFWD_SOCKET_OWNER/GROUP) cannot enter is named; one it can passes', () => {
+    const root = host({}); // 0700, root's
+    fs.mkdirSync(`${root}/vms`, { mode: 0o755 });
+    const names = { socketOwner: 'libvirt-qemu', socketGroup: 'kvm' };
+    const ids = { uid: 4343, gid: 4242 };
+    expect(serverSocketReach(`${root}/vms/a.sock`, ids, names)).toBe(
+      `QEMU, as user libvirt-qemu, group kvm (VIRTIOFWD_SOCKET_OWNER/VIRTIOFWD_SOCKET_GROUP), cannot reach vhost-user socket ${root}/vms/a.sock: ` +
+      `${root} (uid 0, gid 0, mode 0700) cannot be entered. Its connect() fails with "Permission denied": ` +
+      'virsh start fails, or with <reconnect> leaves the domain paused (docs/libvirt.md)');
+    fs.chownSync(root, 0, 4242);
+    fs.chmodSync(root, 0o710);
+    expect(serverSocketReach(`${root}/vms/a.sock`, ids, names)).toBeUndefined();
+    expect(serverSocketReach(`${root}/vms/a.sock`, { uid: 0, gid: null }, names)).toBeUndefined();
+    expect(serverSocketReach(`${root}/vms/a.sock`, { uid: null, gid: null }, names)).toMatch(/QEMU must run as root/);
   });
 });
