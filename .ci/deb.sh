@@ -5,7 +5,9 @@
 # and then the package as an operator runs it: installed with apt into a
 # Debian 12 container booted by a real systemd, both services started,
 # faulted, restarted, upgraded to a higher version and purged
-# (test/system/installed.sh).
+# (test/system/installed.sh); on a real PCI NIC in a guest with an IOMMU
+# (test/system/pci-guest.sh); under libvirt-managed VMs, migrated live
+# between two hosts (test/system/libvirt.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d /tmp/v4-deb-XXXX)
@@ -87,3 +89,8 @@ echo "== a real PCI NIC on vfio-pci, in a QEMU guest with an IOMMU (test/system/
 start=$SECONDS
 bash test/system/pci-guest.sh "$deb"
 echo "pci-guest: $((SECONDS - start)) s"
+
+echo "== VMs under libvirt (test/system/libvirt.sh): both vhost-user modes, lifecycle, virsh migrate --live between two hosts and to a host without vio4wd"
+start=$SECONDS
+bash test/system/libvirt.sh "$deb"
+echo "libvirt: $((SECONDS - start)) s"

@@ -2,6 +2,8 @@
 # packages (cached), booted by a real systemd in a systemd-nspawn container,
 # and commands run inside it through nsenter.
 #   rootfs_cached            -> prints the cached root file system's path
+#   rootfs_with NAME REV PACKAGES DEB -> the same plus PACKAGES and DEB's
+#                               Depends (cached), its path
 #   ct_boot NAME DIR [ARGS]  boots DIR (extra systemd-nspawn ARGS); sets CT_LEADER
 #   ct CMD...                runs CMD in the booted container
 #   ct_poweroff              stops it (and waits)
@@ -31,6 +33,31 @@ rootfs_cached() {
     touch "$dir/.complete"
   fi
   echo "$dir"
+}
+
+# rootfs_with NAME REV "PACKAGES" DEB: the cached root file system with
+# PACKAGES and the package DEB's Depends installed from Debian's archive (not
+# DEB itself: tests put it in fresh each run), cached under NAME-<key>, the
+# key covering REV, PACKAGES and the Depends. Prints its path.
+rootfs_with() {
+  local name=$1 rev=$2 packages=$3 deb=$4 deps key dir base
+  deps=$(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed 's/|.*//; s/(.*)//; s/ //g' | grep -v '^$' | LC_ALL=C sort | tr '\n' ' ')
+  key=$(printf '%s|%s|%s' "$rev" "$packages" "$deps" | sha256sum | cut -c1-16)
+  dir=$ROOTFS_CACHE/$name-$key
+  if [ ! -e "$dir/.complete" ]; then
+    base=$(rootfs_cached) || return 1
+    echo "== $name: building the image $dir ($packages $deps)" >&2
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    cp -a "$base" "$dir/rootfs"
+    cp /etc/resolv.conf "$dir/rootfs/etc/resolv.conf"
+    systemd-nspawn -q --register=no --keep-unit --machine="$name-img-$$" -D "$dir/rootfs" sh -c \
+      "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $packages $deps >/dev/null && apt-get clean" >&2 \
+      || { echo "$name: installing into the image failed" >&2; return 1; }
+    rm -f "$dir/rootfs/etc/resolv.conf"
+    touch "$dir/.complete"
+  fi
+  echo "$dir/rootfs"
 }
 
 CT_LEADER=

@@ -60,26 +60,10 @@ qemu_pid=
 GUEST_REV=1
 GUEST_PACKAGES="linux-image-amd64 initramfs-tools dpdk-dev"
 guest_base() {
-  local deps key dir base
-  deps=$(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed 's/|.*//; s/(.*)//; s/ //g' | grep -v '^$' | LC_ALL=C sort | tr '\n' ' ')
-  key=$(printf '%s|%s|%s' "$GUEST_REV" "$GUEST_PACKAGES" "$deps" | sha256sum | cut -c1-16)
-  dir=$ROOTFS_CACHE/pci-guest-$key
-  if [ ! -e "$dir/.complete" ]; then
-    base=$(rootfs_cached)
-    echo "== pci-guest: building the guest image $dir ($GUEST_PACKAGES $deps)" >&2
-    rm -rf "$dir"
-    mkdir -p "$dir"
-    cp -a "$base" "$dir/rootfs"
-    cp /etc/resolv.conf "$dir/rootfs/etc/resolv.conf"
-    # shellcheck disable=SC2086
-    systemd-nspawn -q --register=no --keep-unit --machine="v4pci-img-$id" -D "$dir/rootfs" sh -c \
-      "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $GUEST_PACKAGES $deps >/dev/null && apt-get clean" >&2 \
-      || { echo "pci-guest: installing into the guest image failed" >&2; return 1; }
-    ls "$dir"/rootfs/boot/initrd.img-* >/dev/null || { echo "pci-guest: the guest image has no initramfs" >&2; return 1; }
-    rm -f "$dir/rootfs/etc/resolv.conf"
-    touch "$dir/.complete"
-  fi
-  echo "$dir"
+  local r
+  r=$(rootfs_with pci-guest "$GUEST_REV" "$GUEST_PACKAGES" "$deb") || return 1
+  ls "$r"/boot/initrd.img-* >/dev/null || { echo "pci-guest: the guest image has no initramfs" >&2; return 1; }
+  echo "$r"
 }
 
 # ------------------------------------------------------------ the guest's shell
@@ -174,7 +158,7 @@ pings() {
 base=$(guest_base) || exit 1
 r=$work/rootfs
 t0=$SECONDS
-cp -a "$base/rootfs" "$r"
+cp -a "$base" "$r"
 cp "$deb" "$r/root/vio4wd.deb"
 systemd-nspawn -q --register=no --keep-unit --machine="v4pci-$id" -D "$r" sh -c 'DEBIAN_FRONTEND=noninteractive dpkg -i /root/vio4wd.deb >/dev/null && rm /root/vio4wd.deb'
 make_rootfs "$r"

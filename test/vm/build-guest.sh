@@ -52,8 +52,10 @@ for l in $(LD_LIBRARY_PATH="$root/lib/x86_64-linux-gnu" ldd "$root/sbin/ethtool"
 done
 [ -e "$root/lib64/ld-linux-x86-64.so.2" ] || cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
 
-# The virtio-net driver and what it needs, in load order (modinfo -F depends).
-mods=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover net_failover virtio_net)
+# The virtio-net driver and what it needs, in load order (modinfo -F depends);
+# button and evdev: the ACPI power button as an input device, for libvirt's
+# shutdown and reboot (test/vm/init powers off when it is pressed).
+mods=(virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover net_failover virtio_net button evdev)
 for m in "${mods[@]}"; do
   f=$(find "$work/x/lib/modules/$kver" -name "$m.ko*" | head -n 1)
   [ -n "$f" ] || { echo "guest: module $m not in $kpkg" >&2; exit 1; }
