@@ -38,6 +38,34 @@ describe('service lifecycle', () => {
       expect(fs.existsSync(path.join(dir, f))).toBe(false);
   });
 
+  test('a relay identity (--ident) is in stats, the log and the state file, and comes back after a restart; OpenStack socket names give one', async () => {
+    const dir = Forwarder.scratch('ident');
+    dirs.push(dir);
+    const fwd = Forwarder.write(dir, { vhostClient: false, extra: [
+      'VIRTIOFWD_DEVICE_ALIASES=(0000:ff:00.1=net_null0 0000:ff:00.2=net_null1)', 'VIRTIOFWD_DYNAMIC_SOCKETS=true'] });
+    await fwd.start();
+    expect((await fwd.portctl('add', '--virtio-id=4', '--pci-addr=0000:ff:00.1', '--ident=vm-7 eth0')).exitCode).toBe(0);
+    // An os-vif socket name (vhu + 11 characters of the Neutron port id), in VIRTIOFWD_SOCKET_DIR.
+    const vhu = path.join(dir, 'vhost', 'vhu3f2b9c1a-4d');
+    expect((await fwd.portctl('add_sock', `--vhost-path=${vhu}`, '--pci-addr=0000:ff:00.2')).exitCode).toBe(0);
+    const bad = await fwd.portctl('add_sock', `--vhost-path=${dir}/vhost/x.sock`, '--pci-addr=0000:ff:00.2', '--ident=a\tb');
+    expect([bad.exitCode, bad.stderr]).toEqual([1, expect.stringMatching(/identity "a\\tb" holds a control character .*\(error 22\)/)]);
+    const idents = async () => (await fwd.stats()).relay.map((r) => [r.id, r.ident]);
+    expect(await idents()).toEqual([[0, 'neutron:3f2b9c1a-4d'], [4, 'vm-7 eth0']]);
+    const text = await execa('node', [STATS_BIN, '--zmq_ep', `ipc://${dir}/stats`, '--delay=0'], { reject: false });
+    expect(text.stdout).toMatch(/relay 4 .* ident "vm-7 eth0"/);
+    expect(fwd.log).toMatch(/relay 4 \(vm-7 eth0\) added: VF 0000:ff:00.1/);
+    expect(fwd.log).toMatch(/relay 0 \(neutron:3f2b9c1a-4d\) added/);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'state', 'relays.json'), 'utf8'))).toMatchObject({
+      relays: [expect.objectContaining({ id: 0 }), expect.objectContaining({ id: 4, ident: 'vm-7 eth0' })] });
+    // A restart of the service restores it.
+    expect(await fwd.stop()).toBe(0);
+    await fwd.start();
+    expect(await idents()).toEqual([[0, 'neutron:3f2b9c1a-4d'], [4, 'vm-7 eth0']]);
+    expect(fwd.log).toMatch(/relay 4 \(vm-7 eth0\) plugged/);
+    expect(await fwd.stop()).toBe(0);
+  });
+
   test('a second instance on the same configuration is refused and leaves the running one alone', async () => {
     const dir = Forwarder.scratch('twice');
     dirs.push(dir);

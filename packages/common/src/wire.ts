@@ -37,6 +37,7 @@ export const portControlRequestSchema = z.object({
   name: z.string().optional(),
   mode: u32.optional(),
   vhost_path: z.string().optional(),
+  ident: z.string().optional(),
 });
 export type PortControlRequest = z.infer<typeof portControlRequestSchema>;
 export type PortControlRequestInput = z.input<typeof portControlRequestSchema>;

@@ -2,7 +2,7 @@
 export { DEFAULT_VF_TOKEN, dataplaneArgs, ealArgs } from './dataplane-process.js';
 export { resolveSocketIds, socketIdArgs, type SocketIds } from './socket-owner.js';
 export { StateFile } from './state-file.js';
-export { RelayTable, type RelaySpec } from './relay-table.js';
+export { IDENT_MAX_BYTES, identProblem, RelayTable, relayIdent, type RelaySpec } from './relay-table.js';
 export { BASE_PAGES, PAGES_PER_RELAY, PreflightError, pciDriverProblem, pciDriversLoaded, preflight, type PlannedRelay } from './preflight.js';
 export { LogLimiter } from './log-limit.js';
 export { PortControl, type RelayDriver } from './port-control.js';

@@ -20,7 +20,7 @@ import {
 import { LogLimiter, REFUSALS_LOGGED } from './log-limit.js';
 import { explainDenied } from './sandbox-hint.js';
 import { EACCES, EEXIST, EINVAL, ENOENT, ENOSPC, ENOTSUP, Refusal, refusalOf } from './refusal.js';
-import { sameRelay, vfLabel, type BondSpec, type RelaySpec, type RelayTable } from './relay-table.js';
+import { identNote, identProblem, sameRelay, vfLabel, type BondSpec, type RelaySpec, type RelayTable } from './relay-table.js';
 
 /** What port control needs of the dataplane (a process, or a fake in unit tests). */
 export interface RelayDriver {
@@ -111,7 +111,15 @@ export class PortControl {
     return path;
   }
 
-  private spec(id: number, vfs: { pcis: string[]; bond?: BondSpec }, vhostPath: string, origin: RelaySpec['origin']): RelaySpec {
+  /** The identity an add or add_sock gives its relay, if any, checked. */
+  private checkIdent(req: PortControlRequest, op: string): string | undefined {
+    if (req.ident === undefined) return undefined;
+    const problem = identProblem(req.ident);
+    if (problem) throw new Refusal(EINVAL, `${op}: the relay's identity ${JSON.stringify(req.ident)} ${problem}`);
+    return req.ident;
+  }
+
+  private spec(id: number, vfs: { pcis: string[]; bond?: BondSpec }, vhostPath: string, origin: RelaySpec['origin'], ident?: string): RelaySpec {
     const pin = this.config.cpuPins.find((p) => p.relay === id);
     const spec: RelaySpec = {
       id,
@@ -123,6 +131,7 @@ export class PortControl {
     };
     if (vfs.bond) spec.bond = vfs.bond;
     if (pin) spec.cpu = [pin.vfToVm, pin.vmToVf];
+    if (ident !== undefined) spec.ident = ident;
     return spec;
   }
 
@@ -134,7 +143,8 @@ export class PortControl {
   private async add(spec: RelaySpec, conditional: boolean): Promise<PortControlResponse> {
     const same = this.table.get(spec.id);
     if (same && sameRelay(same, spec) && conditional) return ok();
-    if (same) throw new Refusal(EEXIST, `relay ${spec.id} already exists (VF ${vfLabel(same)}, socket ${same.vhostPath})`);
+    if (same) throw new Refusal(EEXIST, `relay ${spec.id} already exists (VF ${vfLabel(same)}, socket ${same.vhostPath}` +
+      `${same.ident !== undefined ? `, identity ${JSON.stringify(same.ident)}` : ''})`);
     for (const pci of spec.pcis) {
       const byPci = this.table.byPci(pci);
       if (byPci) throw new Refusal(EEXIST, `VF ${pci} is already relayed by relay ${byPci.id}`);
@@ -146,7 +156,7 @@ export class PortControl {
     } catch (e) {
       throw explainDenied(e, spec.devices);
     }
-    this.log.info(`relay ${spec.id} added: VF ${vfLabel(spec)} <-> ${spec.vhostPath}`);
+    this.log.info(`relay ${spec.id}${identNote(spec)} added: VF ${vfLabel(spec)} <-> ${spec.vhostPath}`);
     const problem = spec.vhostClient ? undefined : this.unreachable(spec.vhostPath);
     if (problem) this.log.warning(`relay ${spec.id}: ${problem}`);
     return ok();
@@ -154,7 +164,7 @@ export class PortControl {
 
   private async remove(spec: RelaySpec): Promise<PortControlResponse> {
     await this.table.deleteWhile(spec.id, () => this.driver.removeRelay(spec));
-    this.log.info(`relay ${spec.id} removed: VF ${vfLabel(spec)} <-> ${spec.vhostPath}`);
+    this.log.info(`relay ${spec.id}${identNote(spec)} removed: VF ${vfLabel(spec)} <-> ${spec.vhostPath}`);
     return ok();
   }
 
@@ -162,7 +172,8 @@ export class PortControl {
     switch (req.op) {
       case PortControlOp.ADD: {
         const id = this.checkVirtioId(req, 'add');
-        return this.add(this.spec(id, this.vfs(req, 'add'), socketPathFor(this.config, id), 'add'), req.conditional);
+        const ident = this.checkIdent(req, 'add');
+        return this.add(this.spec(id, this.vfs(req, 'add'), socketPathFor(this.config, id), 'add', ident), req.conditional);
       }
       case PortControlOp.REMOVE: {
         const id = this.checkVirtioId(req, 'remove');
@@ -182,11 +193,12 @@ export class PortControl {
         if (!this.config.dynamicSockets) throw new Refusal(ENOTSUP, 'add_sock needs VIRTIOFWD_DYNAMIC_SOCKETS=true');
         const path = this.checkVhostPath(req.vhost_path, 'add_sock', true);
         const vfs = this.vfs(req, 'add_sock');
+        const ident = this.checkIdent(req, 'add_sock');
         const existing = this.table.byVhostPath(path);
         const id = existing?.id ?? this.table.freeId();
         if (id === undefined) throw new Refusal(ENOSPC, `all ${MAX_RELAYS} relays are in use`);
         // add() answers a conditional repeat (same VF, same socket) with OK.
-        return this.add(this.spec(id, vfs, path, 'add_sock'), req.conditional);
+        return this.add(this.spec(id, vfs, path, 'add_sock', ident), req.conditional);
       }
       case PortControlOp.REMOVE_SOCK: {
         if (req.virtio_id !== undefined) this.log.warning('remove_sock: the virtio id is ignored for socket pairs');

@@ -22,6 +22,8 @@ export interface RelaySpec {
   vhostClient: boolean;
   origin: RelayOrigin;
   cpu?: [number, number];
+  /** Who the relay serves, as port control was told (--ident). */
+  ident?: string;
 }
 
 export class RelayTable {
@@ -110,7 +112,38 @@ export function toDataplaneRequest(spec: RelaySpec): AddRelayRequest {
 
 /** Whether two specs are the same relay: the same VF(s) on the same socket. */
 export function sameRelay(a: RelaySpec, b: RelaySpec): boolean {
-  return vfLabel(a) === vfLabel(b) && a.vhostPath === b.vhostPath;
+  return vfLabel(a) === vfLabel(b) && a.vhostPath === b.vhostPath && a.ident === b.ident;
+}
+
+/** The longest identity a relay may be given, in UTF-8 bytes. */
+export const IDENT_MAX_BYTES = 128;
+
+/** What is wrong with an identity string, if anything: 1-128 bytes of UTF-8, no control characters, no space at either end. */
+export function identProblem(ident: string): string | undefined {
+  if (ident === '') return 'is empty';
+  if (Buffer.byteLength(ident, 'utf8') > IDENT_MAX_BYTES) return `is longer than ${IDENT_MAX_BYTES} bytes`;
+  if (/\p{Cc}|\p{Cs}|\uFFFD/u.test(ident)) return 'holds a control character or invalid UTF-8';
+  if (ident.trim() !== ident) return 'begins or ends with white space';
+  return undefined;
+}
+
+/**
+ * A relay's identity: the one it was given; else what its socket's name
+ * says (OpenStack's os-vif names vhost-user sockets "vhu" + the first 11
+ * characters of the Neutron port's id: "neutron:<those 11>"); else its
+ * bond's name; else undefined (the dataplane's port name serves).
+ */
+export function relayIdent(spec: Pick<RelaySpec, 'ident' | 'vhostPath' | 'bond'>): string | undefined {
+  if (spec.ident !== undefined) return spec.ident;
+  const m = /^vhu([0-9a-f]{8}-[0-9a-f]{2})$/.exec(spec.vhostPath.slice(spec.vhostPath.lastIndexOf('/') + 1));
+  if (m) return `neutron:${m[1] ?? ''}`;
+  return spec.bond?.name;
+}
+
+/** " (IDENT)" for log lines about a relay that has one; "" otherwise. */
+export function identNote(spec: Pick<RelaySpec, 'ident' | 'vhostPath' | 'bond'>): string {
+  const ident = relayIdent(spec);
+  return ident === undefined || ident === spec.bond?.name ? '' : ` (${ident})`;
 }
 
 /** How a relay's VF reads in logs and replies. */

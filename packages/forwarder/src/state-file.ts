@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { MAX_RELAYS, type Logger } from '@vio4wd/common';
-import type { RelaySpec } from './relay-table.js';
+import { identProblem, type RelaySpec } from './relay-table.js';
 
 const relaySpecSchema = z.object({
   id: z.number().int().min(0).max(MAX_RELAYS - 1),
@@ -20,6 +20,7 @@ const relaySpecSchema = z.object({
   vhostClient: z.boolean(),
   origin: z.enum(['static', 'add', 'add_sock']),
   cpu: z.tuple([z.number().int().min(0), z.number().int().min(0)]).optional(),
+  ident: z.string().refine((s) => identProblem(s) === undefined, { message: 'not a valid relay identity' }).optional(),
 });
 
 const stateSchema = z.object({ version: z.literal(1), relays: z.array(relaySpecSchema) });
@@ -57,6 +58,7 @@ export class StateFile {
       const spec: RelaySpec = { id: r.id, pcis: r.pcis, devices: r.devices, vhostPath: r.vhostPath, vhostClient: r.vhostClient, origin: r.origin };
       if (r.bond) spec.bond = r.bond;
       if (r.cpu) spec.cpu = r.cpu;
+      if (r.ident !== undefined) spec.ident = r.ident;
       return spec;
     });
   }

@@ -14,7 +14,7 @@ import {
   type StatsResponse,
   type WorkerLoad,
 } from '@vio4wd/common';
-import type { RelaySpec, RelayTable } from './relay-table.js';
+import { relayIdent, type RelaySpec, type RelayTable } from './relay-table.js';
 
 export interface StatsSource {
   /** Every relay's counters, or those of the relays `ids` (the ones of them that exist). */
@@ -55,14 +55,16 @@ function share(busyBefore: number | undefined, busyAfter: number, cycles: number
   return Math.min(1, Math.max(0, busyAfter - busyBefore) / cycles);
 }
 
-function relayState(r: DataplaneRelay, before: DataplaneRelay | undefined, seconds: number, pci: string | undefined, cycles = 0): RelayState {
+function relayState(r: DataplaneRelay, before: DataplaneRelay | undefined, seconds: number, spec: RelaySpec | undefined, cycles = 0): RelayState {
+  const pci = spec?.pcis.join(',');
   const f = r.vf_to_vm;
   const m = r.vm_to_vf;
   const internal = r.vf_gone ? 'VF removed (hot-unplugged)' : r.connected ? 'connected' : 'waiting for VM';
   const state: RelayState = {
     id: r.id,
     active: r.connected,
-    ident: r.bond ?? r.vf_name,
+    // Its identity (given, or derived: relayIdent), else its bond's or the VF port's name.
+    ident: (spec ? relayIdent(spec) : undefined) ?? r.bond ?? r.vf_name,
     cpu: { vf_to_vm: r.cpu[0], vm_to_vf: r.cpu[1] },
     vhost: { vhost_socket_name: r.vhost_path },
     vf: { pci_addr_str: pci ?? r.vf },
@@ -126,7 +128,7 @@ function unpluggedState(spec: RelaySpec, why: string): RelayState {
     id: spec.id, vf: spec.devices.join(';'), vf_name: spec.bond?.name ?? spec.pcis.join(','), vf_port: -1,
     vhost_path: spec.vhostPath, vhost_client: spec.vhostClient, connected: false, vf_up: false, socket_id: 0,
     vhost_features: 0, vf_mtu: 0, vf_rx_missed: 0, buffer_node: -1, cpu: spec.cpu ?? [-1, -1], vf_to_vm: ZERO, vm_to_vf: ZERO,
-  }, undefined, 0, spec.pcis.join(','));
+  }, undefined, 0, spec);
   const internal = `not plugged: ${why}`;
   return { ...r, vf_to_vm: { ...r.vf_to_vm, internal_state: internal }, vm_to_vf: { ...r.vm_to_vf, internal_state: internal } };
 }
@@ -150,7 +152,7 @@ export async function answerStats(req: StatsRequest, source: StatsSource, table:
   const relays = after.relays
     .filter((r) => wanted(r.id))
     .filter((r) => req.include_inactive || r.connected)
-    .map((r) => relayState(r, before?.relays.find((b) => b.id === r.id), seconds, table.get(r.id)?.pcis.join(','), cycles));
+    .map((r) => relayState(r, before?.relays.find((b) => b.id === r.id), seconds, table.get(r.id), cycles));
   if (req.include_inactive) {
     for (const [id, why] of unplugged) {
       const spec = table.get(id);

@@ -13,7 +13,7 @@ import { explainDenied } from './sandbox-hint.js';
 import type { SocketIds } from './socket-owner.js';
 import { bindOrRefuse, directoryProblems, makeDirs, preflight, PreflightError, serverSocketReach } from './preflight.js';
 import { RestartPolicy } from './restart-policy.js';
-import { RelayTable, sameRelay, toDataplaneRequest, vfLabel, type RelaySpec } from './relay-table.js';
+import { identNote, RelayTable, sameRelay, toDataplaneRequest, vfLabel, type RelaySpec } from './relay-table.js';
 import { ServiceStatus } from './service-status.js';
 import { StateFile } from './state-file.js';
 import { answerStats, sharedSamples } from './stats-endpoint.js';
@@ -153,14 +153,14 @@ export class Supervisor {
         return false;
       }
       this.unplugged.clear(spec.id);
-      this.log.info(`${what} ${spec.id} plugged: VF ${vfLabel(spec)} <-> ${spec.vhostPath}`);
+      this.log.info(`${what} ${spec.id}${identNote(spec)} plugged: VF ${vfLabel(spec)} <-> ${spec.vhostPath}`);
       const problem = spec.vhostClient || !this.owners ? undefined : serverSocketReach(spec.vhostPath, this.owners, this.config);
       if (problem) this.log.warning(`${what} ${spec.id}: ${problem}`);
       return true;
     } catch (e) {
       const why = errorText(explainDenied(e, spec.devices));
       if (this.unplugged.mark(spec.id, why))
-        this.log.error(`${what} ${spec.id} (VF ${vfLabel(spec)} <-> ${spec.vhostPath}) not plugged: ${why}; ` +
+        this.log.error(`${what} ${spec.id}${identNote(spec)} (VF ${vfLabel(spec)} <-> ${spec.vhostPath}) not plugged: ${why}; ` +
           `trying again every ${this.unplugged.periodMs / 1000} s (vio4wd-portctl remove drops it)`);
       return false;
     }

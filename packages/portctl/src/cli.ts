@@ -35,6 +35,7 @@ interface Args {
   'vhost-path'?: string | undefined;
   name?: string | undefined;
   mode: number;
+  ident?: string | undefined;
   zmq_ep: string;
   conditional: boolean;
   timeout: number;
@@ -57,6 +58,10 @@ export function buildRequest(op: PortControlOpName, a: Args): PortControlRequest
     req.mode = a.mode;
   }
   if (a['vhost-path'] !== undefined) req.vhost_path = a['vhost-path'];
+  if (a.ident !== undefined) {
+    if (op !== 'ADD' && op !== 'ADD_SOCK') throw new UsageError('--ident is for add and add_sock');
+    req.ident = a.ident;
+  }
   return req;
 }
 
@@ -93,6 +98,7 @@ export function buildCli(argv: string[], io: Io, done: (code: number) => void): 
     .option('vhost-path', { type: 'string', describe: 'vhost-user socket path, for the socket operations' })
     .option('name', { type: 'string', describe: 'bond name' })
     .option('mode', { type: 'number', default: 1, choices: [0, 1, 2, 3, 4, 5, 6], describe: 'bond mode (1: active-backup)' })
+    .option('ident', { type: 'string', describe: 'who the relay serves (a port or VM name; up to 128 bytes), for add and add_sock: shown in stats, logs and metrics' })
     .option('zmq_ep', { alias: 'zmq-ep', type: 'string', default: DEFAULT_ENDPOINTS.portControl, describe: 'port control endpoint' })
     .option('conditional', { type: 'boolean', default: false, describe: 'succeed when the request would change nothing' })
     .option('timeout', { type: 'number', default: CLI_TIMEOUT_MS, describe: 'ms to wait for the reply' })

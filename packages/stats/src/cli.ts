@@ -19,7 +19,8 @@ export function formatRelay(r: RelayState): string[] {
   const f = r.vf_to_vm;
   const m = r.vm_to_vf;
   return [
-    `relay ${r.id}  VF ${r.vf?.pci_addr_str ?? '?'}  <->  ${r.vhost.vhost_socket_name}  [${f.internal_state}]  cpu ${r.cpu?.vf_to_vm ?? '?'}/${r.cpu?.vm_to_vf ?? '?'}`,
+    `relay ${r.id}  VF ${r.vf?.pci_addr_str ?? '?'}  <->  ${r.vhost.vhost_socket_name}  [${f.internal_state}]  cpu ${r.cpu?.vf_to_vm ?? '?'}/${r.cpu?.vm_to_vf ?? '?'}` +
+      `${r.ident !== undefined ? `  ident ${JSON.stringify(r.ident)}` : ''}`,
     `  VF->VM  rx ${f.pkts_rx_from_vf} pkts ${f.bytes_rx_from_vf} B  tx ${f.pkts_tx_to_vm}  drop full ${f.pkts_dropped_vm_queue_full} not-connected ${f.pkts_dropped_vm_not_connected}  ${fmtRate(f.pkt_rate_rx_from_vf)} pps`,
     `  VM->VF  rx ${m.pkts_rx_from_vm} pkts ${m.bytes_rx_from_vm} B  tx ${m.pkts_tx_to_vf}  drop full ${m.pkts_dropped_vf_queue_full} not-connected ${m.pkts_dropped_vf_not_connected}  ${fmtRate(m.pkt_rate_rx_from_vm)} pps`,
   ];

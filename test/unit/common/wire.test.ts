@@ -12,6 +12,14 @@ describe('wire messages', () => {
     expect('virtio_id' in back).toBe(false);
   });
 
+  test('a relay identity travels as field 8 (a string), after the original\'s fields; a request without it has none', () => {
+    const frame = wire.PortControlRequest.encode({ op: 2, pci_addrs: [], conditional: false, vhost_path: '/x', ident: 'vm-7' });
+    // Field 8, length-delimited (8 << 3 | 2 = 0x42), 4 bytes.
+    expect(frame.subarray(frame.length - 6)).toEqual(Buffer.from([0x42, 0x04, ...Buffer.from('vm-7')]));
+    expect(wire.PortControlRequest.decode(frame).ident).toBe('vm-7');
+    expect('ident' in wire.PortControlRequest.decode(Buffer.from([0x08, 0x02]))).toBe(false);
+  });
+
   test('conditional defaults to true when not sent', () => {
     expect(wire.PortControlRequest.decode(Buffer.from([0x08, 0x00])).conditional).toBe(true);
   });

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { DataplaneError, MAX_RELAYS, PortControlOp, PortControlStatus, type PortControlRequest } from '@vio4wd/common';
-import { PortControl, RelayTable, type RelayDriver, type RelaySpec } from '@vio4wd/forwarder';
+import { PortControl, RelayTable, relayIdent, type RelayDriver, type RelaySpec } from '@vio4wd/forwarder';
 import { captureLog } from '../../lib/log-capture.js';
 
 let dir: string;
@@ -161,5 +161,44 @@ describe('PortControl socket pairs', () => {
       expect(r).toEqual(OK);
     }
     expect(await pc.handle(req(PortControlOp.ADD_SOCK, { vhost_path: path.join(dir, 'one-more.sock'), pci_addrs: [pci('0000:ff:00.0')] }))).toEqual(refused(28));
+  });
+});
+
+describe('a relay identity (--ident, PortControlRequest field 8)', () => {
+  test('add and add_sock keep a valid one; the table has it, and a conditional repeat must name the same', async () => {
+    const { pc, table, lines } = setUp();
+    expect(await pc.handle(req(PortControlOp.ADD, { virtio_id: 1, pci_addrs: [pci('0000:05:00.2')], ident: 'vm-7 eth0' }))).toEqual(OK);
+    expect(table.get(1)?.ident).toBe('vm-7 eth0');
+    expect(lines.some((l) => l.includes('relay 1 (vm-7 eth0) added'))).toBe(true);
+    const again = req(PortControlOp.ADD, { virtio_id: 1, pci_addrs: [pci('0000:05:00.2')], ident: 'vm-7 eth0', conditional: true });
+    expect(await pc.handle(again)).toEqual(OK);
+    expect(await pc.handle({ ...again, ident: 'vm-8' })).toEqual(expect.objectContaining({
+      error_code: 17, error_code_source: expect.stringContaining('identity "vm-7 eth0"') as unknown as string }));
+    expect(await pc.handle(req(PortControlOp.ADD_SOCK, { vhost_path: `${dir}/a.sock`, pci_addrs: [pci('0000:05:00.3')], ident: 'ünïcode ok' }))).toEqual(OK);
+    expect(table.byVhostPath(`${dir}/a.sock`)?.ident).toBe('ünïcode ok');
+  });
+
+  test.each([
+    ['', 'is empty'],
+    ['x'.repeat(129), 'is longer than 128 bytes'],
+    ['é'.repeat(65), 'is longer than 128 bytes'],
+    ['tab\there', 'holds a control character'],
+    ['esc\u001b[31m', 'holds a control character'],
+    [' lead', 'begins or ends with white space'],
+  ])('%j is refused (EINVAL): %s, and nothing reaches the dataplane', async (ident, why) => {
+    const { pc, driver, table } = setUp();
+    const r = await pc.handle(req(PortControlOp.ADD_SOCK, { vhost_path: `${dir}/b.sock`, pci_addrs: [pci('0000:05:00.3')], ident }));
+    expect(r).toEqual(expect.objectContaining({ error_code: 22, error_code_source: expect.stringContaining(why) as unknown as string }));
+    expect(driver.calls).toEqual([]);
+    expect(table.all()).toEqual([]);
+  });
+
+  test('without one: OpenStack\'s socket names give "neutron:<port id prefix>", a bond its name, else none', () => {
+    const base = { vhostClient: false };
+    expect(relayIdent({ ...base, vhostPath: '/var/run/openvswitch/vhu3f2b9c1a-4d' })).toBe('neutron:3f2b9c1a-4d');
+    expect(relayIdent({ ...base, vhostPath: '/var/run/openvswitch/vhu3f2b9c1a-4d.sock' })).toBeUndefined();
+    expect(relayIdent({ ...base, vhostPath: '/tmp/virtio-forwarder/virtio-forwarder1.sock', bond: { name: 'uplink', mode: 1 } })).toBe('uplink');
+    expect(relayIdent({ ...base, vhostPath: '/tmp/virtio-forwarder/vm1.sock' })).toBeUndefined();
+    expect(relayIdent({ ...base, vhostPath: '/var/run/openvswitch/vhu3f2b9c1a-4d', ident: 'given' })).toBe('given');
   });
 });

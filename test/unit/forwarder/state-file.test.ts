@@ -15,7 +15,7 @@ function scratch(): string {
 }
 
 const relays: RelaySpec[] = [
-  { id: 0, pcis: ['0000:05:08.1'], devices: ['0000:05:08.1'], vhostPath: '/tmp/vm0.sock', vhostClient: true, origin: 'add_sock' },
+  { id: 0, pcis: ['0000:05:08.1'], devices: ['0000:05:08.1'], vhostPath: '/tmp/vm0.sock', vhostClient: true, origin: 'add_sock', ident: 'vm-0 eth0' },
   { id: 7, pcis: ['0000:05:08.2', '0000:05:08.3'], devices: ['0000:05:08.2', 'net_tap0,iface=x'], bond: { name: 'b0', mode: 4 }, vhostPath: '/v/7.sock', vhostClient: false, origin: 'add', cpu: [1, 2] },
 ];
 
