@@ -183,7 +183,13 @@ function makeClientSocketDir(dir: string, ids: SocketIds): string | undefined {
     return undefined;
   } catch (e) {
     // Not left half made: the next start makes it again.
-    if (made) fs.rmSync(dir, { recursive: false, force: true });
+    if (made) {
+      try {
+        fs.rmdirSync(dir);
+      } catch {
+        // (Left for the operator: the message below says what failed.)
+      }
+    }
     return `VIRTIOFWD_SOCKET_DIR ${dir} could not be made for QEMU's sockets: ${errorMessage(e)}`;
   }
 }
