@@ -67,7 +67,11 @@ static void shown_path(const char *sock, char *out, size_t len)
 
 	pthread_mutex_lock(&table_lock);
 	r = relay_by_sock(sock, true);
-	snprintf(out, len, "%s", r != NULL ? r->vhost_path : sock);
+	/* With the relay's identity: every message about the socket says whose it is. */
+	if (r != NULL && r->ident[0] != '\0')
+		snprintf(out, len, "%s (%s)", r->vhost_path, r->ident);
+	else
+		snprintf(out, len, "%s", r != NULL ? r->vhost_path : sock);
 	pthread_mutex_unlock(&table_lock);
 }
 
@@ -457,6 +461,7 @@ int relay_add(const struct relay_request *req, char *err, size_t errlen)
 	r->id = req->id;
 	r->vid = -1;
 	r->vhost_client = req->vhost_client;
+	snprintf(r->ident, sizeof(r->ident), "%s", req->ident != NULL ? req->ident : "");
 	snprintf(r->vf, sizeof(r->vf), "%s", req->vf);
 	snprintf(r->vhost_path, sizeof(r->vhost_path), "%s", req->vhost_path);
 	r->vhost_dirfd = -1;
@@ -519,8 +524,9 @@ int relay_add(const struct relay_request *req, char *err, size_t errlen)
 		goto unpublish;
 	r->vhost_registered = true;
 	worker_assign(r);
-	LOG(INFO, "relay %u added: VF %s%s%s (port %u) <-> %s (%s), workers %u/%u",
-	    r->id, r->vf, r->bond[0] ? " as bond " : "", r->bond, r->vf_port, r->vhost_path,
+	LOG(INFO, "relay %u%s%s%s added: VF %s%s%s (port %u) <-> %s (%s), workers %u/%u",
+	    r->id, r->ident[0] ? " (" : "", r->ident, r->ident[0] ? ")" : "",
+	    r->vf, r->bond[0] ? " as bond " : "", r->bond, r->vf_port, r->vhost_path,
 	    r->vhost_client ? "client" : "server", r->worker[0], r->worker[1]);
 	return 0;
 

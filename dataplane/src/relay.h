@@ -90,6 +90,7 @@ struct relay {
 	char vf_name[RTE_DEV_NAME_MAX_LEN];
 	/* A bond: its members are VFs of their own, the bond port is vf_port. */
 	char bond[BOND_NAME_MAX]; /* the user's name; empty: not a bond */
+	char ident[IDENT_MAX];    /* who it serves, for messages; empty: not given */
 	unsigned int bond_mode;
 	unsigned int n_members;
 	uint16_t member_port[BOND_MEMBERS_MAX];

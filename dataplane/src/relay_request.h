@@ -13,6 +13,8 @@
 #define VF_ARGS_MAX 1024
 #define BOND_MEMBERS_MAX 8
 #define BOND_NAME_MAX 64
+/* Who a relay serves, for its log lines: up to 128 bytes and the NUL. */
+#define IDENT_MAX 129
 
 enum direction {
 	DIR_VF_TO_VM = 0,
@@ -28,6 +30,7 @@ struct relay_request {
 	int cpu[DIR_COUNT];       /* -1: least busy worker */
 	const char *bond;         /* NULL, or the bond's name: vf lists the members */
 	unsigned int bond_mode;   /* 0-6, as rte_eth_bond */
+	const char *ident;        /* NULL, or printable text (UTF-8 passes as is) */
 };
 
 #endif

@@ -22,7 +22,7 @@ struct op_spec {
 
 static const char *const none[] = { NULL };
 static const char *const add_required[] = { "id", "vf", "vhost", NULL };
-static const char *const add_optional[] = { "mode", "cpu", "bond", "bond_mode", NULL };
+static const char *const add_optional[] = { "mode", "cpu", "bond", "bond_mode", "ident", NULL };
 static const char *const id_only[] = { "id", NULL };
 static const char *const id_or_ids[] = { "id", "ids", NULL };
 static const char *const id_cpu[] = { "id", "cpu", NULL };
@@ -194,6 +194,13 @@ int request_parse(char *buf, size_t len, struct request *req, char *err, size_t 
 				if ((unsigned char)*c < 0x20 || *c == 0x7f)
 					FAIL("status must be printable text");
 			req->status = val;
+		} else if (strcmp(k, "ident") == 0) {
+			if (val[0] == '\0' || strlen(val) >= IDENT_MAX)
+				FAIL("ident must be 1 to %d bytes", IDENT_MAX - 1);
+			for (const char *c = val; *c != '\0'; c++)
+				if ((unsigned char)*c < 0x20 || *c == 0x7f)
+					FAIL("ident must be printable text");
+			req->relay.ident = val;
 		} else if (strcmp(k, "cpu") == 0) {
 			if (parse_cpu_pair(val, req->relay.cpu) != 0)
 				FAIL("cpu must be 'VF2VM_CPU,VM2VF_CPU'");

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, jest, test } from '@jest/globals';
 import { execa } from 'execa';
+import { DataplaneClient, DataplaneError } from '@vio4wd/common';
 import { pciDriversLoaded } from '@vio4wd/forwarder';
 import { FORWARDER_BIN, Forwarder, PORTCTL_BIN, STATS_BIN, cleanDpdkRuntime, processAlive } from '../lib/forwarder.js';
 
@@ -56,6 +57,18 @@ describe('service lifecycle', () => {
     expect(text.stdout).toMatch(/relay 4 .* ident "vm-7 eth0"/);
     expect(fwd.log).toMatch(/relay 4 \(vm-7 eth0\) added: VF 0000:ff:00.1/);
     expect(fwd.log).toMatch(/relay 0 \(neutron:3f2b9c1a-4d\) added/);
+    // The dataplane has it too, for its own lines about the relay; asked directly, it checks it.
+    expect(fwd.log).toMatch(/vio4wd: relay 4 \(vm-7 eth0\) added: VF net_null0/);
+    const client = new DataplaneClient(path.join(dir, 'dataplane.sock'));
+    await client.connect();
+    try {
+      const tryAdd = async (ident: string) => client.addRelay({ id: 9, vf: 'net_null5', vhostPath: `${dir}/vhost/i.sock`, vhostClient: false, ident })
+        .then(() => 'added', (e: unknown) => (e instanceof DataplaneError ? e.message : String(e)));
+      expect(await tryAdd('a\u0001b')).toBe('ident must be printable text');
+      expect(await tryAdd('x'.repeat(129))).toBe('ident must be 1 to 128 bytes');
+    } finally {
+      client.close();
+    }
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'state', 'relays.json'), 'utf8'))).toMatchObject({
       relays: [expect.objectContaining({ id: 0 }), expect.objectContaining({ id: 4, ident: 'vm-7 eth0' })] });
     // A restart of the service restores it.

@@ -282,5 +282,6 @@ function addFields(r: AddRelayRequest): Fields {
     fields.bond = r.bond.name;
     fields.bond_mode = r.bond.mode;
   }
+  if (r.ident !== undefined) fields.ident = r.ident;
   return fields;
 }

@@ -78,6 +78,8 @@ export interface AddRelayRequest {
   cpu?: [number, number];
   /** vf then lists the members, ';' between. */
   bond?: { name: string; mode: number };
+  /** Who the relay serves, for the dataplane's messages about it (1-128 bytes, printable). */
+  ident?: string;
 }
 
 /** Encodes a request as key=value lines; refuses values that would break the framing. */

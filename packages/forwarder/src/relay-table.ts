@@ -107,6 +107,8 @@ export function toDataplaneRequest(spec: RelaySpec): AddRelayRequest {
   const req: AddRelayRequest = { id: spec.id, vf: spec.devices.join(';'), vhostPath: spec.vhostPath, vhostClient: spec.vhostClient };
   if (spec.cpu) req.cpu = spec.cpu;
   if (spec.bond) req.bond = spec.bond;
+  const ident = shownIdent(spec);
+  if (ident !== undefined) req.ident = ident;
   return req;
 }
 
@@ -140,10 +142,16 @@ export function relayIdent(spec: Pick<RelaySpec, 'ident' | 'vhostPath' | 'bond'>
   return spec.bond?.name;
 }
 
+/** The identity messages about a relay add (its bond's name is said already, where it has one). */
+function shownIdent(spec: Pick<RelaySpec, 'ident' | 'vhostPath' | 'bond'>): string | undefined {
+  const ident = relayIdent(spec);
+  return ident === spec.bond?.name ? undefined : ident;
+}
+
 /** " (IDENT)" for log lines about a relay that has one; "" otherwise. */
 export function identNote(spec: Pick<RelaySpec, 'ident' | 'vhostPath' | 'bond'>): string {
-  const ident = relayIdent(spec);
-  return ident === undefined || ident === spec.bond?.name ? '' : ` (${ident})`;
+  const ident = shownIdent(spec);
+  return ident === undefined ? '' : ` (${ident})`;
 }
 
 /** How a relay's VF reads in logs and replies. */
