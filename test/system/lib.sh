@@ -25,12 +25,14 @@ rootfs_cached() {
     rm -rf "$dir" "$dir.tmp"
     mkdir -p "$ROOTFS_CACHE"
     tmp=$dir.tmp
-    mmdebstrap --quiet --variant=apt --include="$ROOTFS_PACKAGES" "$ROOTFS_SUITE" "$tmp" >&2
+    # (Each step checked: callers run this in $(...), where set -e does not
+    # reach, and a failed mmdebstrap must not be cached as complete.)
+    mmdebstrap --quiet --variant=apt --include="$ROOTFS_PACKAGES" "$ROOTFS_SUITE" "$tmp" >&2 \
+      || { rm -rf "$tmp"; echo "rootfs: mmdebstrap $ROOTFS_SUITE failed" >&2; return 1; }
     # No getty on the console (nothing reads it), no time wasted on what a
     # container has no use for.
-    ln -sf /dev/null "$tmp/etc/systemd/system/console-getty.service"
-    mv "$tmp" "$dir"
-    touch "$dir/.complete"
+    ln -sf /dev/null "$tmp/etc/systemd/system/console-getty.service" && mv "$tmp" "$dir" && touch "$dir/.complete" \
+      || { echo "rootfs: cannot finish $dir" >&2; return 1; }
   fi
   echo "$dir"
 }
@@ -48,9 +50,8 @@ rootfs_with() {
     base=$(rootfs_cached) || return 1
     echo "== $name: building the image $dir ($packages $deps)" >&2
     rm -rf "$dir"
-    mkdir -p "$dir"
-    cp -a "$base" "$dir/rootfs"
-    cp /etc/resolv.conf "$dir/rootfs/etc/resolv.conf"
+    mkdir -p "$dir" && cp -a "$base" "$dir/rootfs" && cp /etc/resolv.conf "$dir/rootfs/etc/resolv.conf" \
+      || { echo "$name: cannot copy $base into $dir" >&2; return 1; }
     systemd-nspawn -q --register=no --keep-unit --machine="$name-img-$$" -D "$dir/rootfs" sh -c \
       "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $packages $deps >/dev/null && apt-get clean" >&2 \
       || { echo "$name: installing into the image failed" >&2; return 1; }
