@@ -72,6 +72,9 @@ VIO4WD_NO_HUGE=true
 VIO4WD_MEMORY_MB=512
 VIO4WD_EAL_FILE_PREFIX=vio4wd-demo
 VIO4WD_IDLE_SLEEP_US=50
+# Its Prometheus metrics on a socket of the demo's own (not the default
+# port 19721, which an installed vio4wd may hold).
+VIO4WD_METRICS_EP=unix:$RUN/metrics.sock
 VIRTIOFWD_DEVICE_ALIASES=($PCI=net_tap0,iface=$TAP)
 CONF
 
@@ -133,6 +136,8 @@ while :; do
   if [ "$DURATION" -gt 0 ] && [ $((SECONDS - start)) -ge "$DURATION" ]; then
     replies=$(grep -c 'bytes from' "$RUN/ping.log" || true)
     echo "== demo ran ${DURATION}s: $replies ping replies came back through the relay"
+    echo "== its metrics (VIO4WD_METRICS_EP=unix:$RUN/metrics.sock), the relay's packet counters:"
+    node -e 'require("http").get({ socketPath: process.argv[1], path: "/metrics" }, (r) => { let t = ""; r.on("data", (d) => (t += d)); r.on("end", () => console.log(t.split("\n").filter((l) => /^vio4wd_relay_(received|sent)_packets_total/.test(l)).join("\n"))); })' "$RUN/metrics.sock" || true
     [ "$replies" -gt 0 ] || { echo "no ping replies: the relay did not forward" >&2; exit 1; }
     exit 0
   fi

@@ -28,6 +28,10 @@ for p in "${APT_PACKAGES[@]}"; do
 done
 apt_ensure "${wanted[@]}"
 
+# The tests' Prometheus and promtool: Debian's, unpacked into the cache (not
+# installed: no prometheus.service is started on this machine).
+log "Prometheus for the tests: $(bash deploy/prometheus-tools.sh)"
+
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "npm ci"
   npm ci --no-audit --no-fund

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <rte_cycles.h>
+#include <rte_version.h>
 
 #include "log.h"
 #include "notify.h"
@@ -45,6 +46,7 @@ static int op_hello(const struct request *req, struct json *j, char *err, size_t
 	json_u64(j, "version", PROTOCOL_VERSION);
 	json_u64(j, "pid", (uint64_t)getpid());
 	json_u64(j, "tsc_hz", rte_get_tsc_hz());
+	json_str(j, "dpdk", rte_version());
 	report_workers(j);
 	return 0;
 }

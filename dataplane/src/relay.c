@@ -151,6 +151,7 @@ static int attach_vid(const char *sock, int vid)
 		rte_vhost_get_negotiated_features(vid, &features);
 		__atomic_store_n(&r->vhost_features, features, __ATOMIC_RELAXED);
 		__atomic_store_n(&r->vid, vid, __ATOMIC_RELEASE);
+		__atomic_fetch_add(&r->vm_connects, 1, __ATOMIC_RELAXED);
 	}
 	pthread_mutex_unlock(&table_lock);
 	/* Client mode: the vhost library tried once a second meanwhile. */
@@ -210,6 +211,7 @@ static void detach_vid(int vid)
 			__atomic_store_n(&r->vid, -1, __ATOMIC_RELEASE);
 			__atomic_store_n(&r->vm_rxq_mask, 0, __ATOMIC_RELEASE);
 			__atomic_store_n(&r->vm_txq_mask, 0, __ATOMIC_RELEASE);
+			__atomic_fetch_add(&r->vm_disconnects, 1, __ATOMIC_RELAXED);
 			had = true;
 		}
 	}

@@ -75,6 +75,9 @@ struct relay {
 	unsigned int worker[DIR_COUNT]; /* lcore serving each direction */
 	bool vhost_client;
 	uint64_t waiting_since;   /* TSC since when no VM is connected (0: one is); under the table's lock */
+	/* VMs that connected to and disconnected from the relay's socket; atomic (vhost thread, read by reports). */
+	uint64_t vm_connects;
+	uint64_t vm_disconnects;
 	bool leaving;             /* being removed: see relay.c; under the table's lock */
 	bool vhost_registered;
 	bool vf_probed;

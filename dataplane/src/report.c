@@ -50,6 +50,8 @@ void report_relay(struct json *j, const struct relay *r)
 	json_u64(j, "vf_mtu", r->vf_mtu);
 	/* Packets the VF's own receive ring had no room for (NIC drops). */
 	json_u64(j, "vf_rx_missed", r->vf_rx_missed);
+	json_u64(j, "vm_connects", __atomic_load_n(&r->vm_connects, __ATOMIC_RELAXED));
+	json_u64(j, "vm_disconnects", __atomic_load_n(&r->vm_disconnects, __ATOMIC_RELAXED));
 	json_open(j, "cpu", '[');
 	json_u64(j, NULL, r->worker[DIR_VF_TO_VM]);
 	json_u64(j, NULL, r->worker[DIR_VM_TO_VF]);

@@ -105,6 +105,8 @@ install -D -m 0644 deploy/systemd/vio4wd_core_scheduler.service "$pkg/lib/system
 install -D -m 0644 deploy/systemd/virtio-forwarder-bind-vfio.service "$pkg/lib/systemd/system/virtio-forwarder-bind-vfio.service"
 install -D -m 0644 deploy/virtioforwarder.default "$pkg/etc/default/virtioforwarder"
 install -D -m 0644 deploy/deb/sysusers.conf "$pkg/usr/lib/sysusers.d/vio4wd.conf"
+# Alert rules for a Prometheus scraping the services (docs/operations.md).
+install -D -m 0644 deploy/prometheus/vio4wd.rules.yml "$pkg/usr/share/vio4wd/prometheus/vio4wd.rules.yml"
 doc=$pkg/usr/share/doc/vio4wd
 install -D -m 0644 README.md "$doc/README.md"
 for f in docs/*.md; do install -m 0644 "$f" "$doc/"; done

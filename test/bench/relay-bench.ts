@@ -5,12 +5,14 @@
 // vhost-user socket and a memif client to its VF (a memif server). Relay
 // worker on CPU 1, traffic on CPU 0.
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa, type ResultPromise } from 'execa';
 import { z } from 'zod';
-import { DataplaneClient, type StatsReply } from '@vio4wd/common';
+import { DataplaneClient, MetricsServer, type StatsReply } from '@vio4wd/common';
+import { ForwarderMetrics, type RelaySpec } from '@vio4wd/forwarder';
 import { DATAPLANE, ROOT } from '../lib/forwarder.js';
 
 const PKTGEN = path.join(ROOT, 'build/dataplane/vio4wd-pktgen');
@@ -331,7 +333,49 @@ const deliveredBetween = (a: Totals, b: Totals, d: Dir) => {
 };
 
 /** A relay under test: vio4wd-dataplane (with these options) or dpdk-testpmd io forwarding. */
-export type Contestant = { kind: 'vio4wd'; dpArgs?: string[] } | { kind: 'testpmd' };
+/**
+ * relays: configured in the dataplane (relay 0 carries the traffic, the others
+ * are idle); scrapeMs: while it runs, its metrics are scraped that often, as
+ * Prometheus scrapes the supervisor's (the supervisor's own code, over HTTP).
+ */
+export type Contestant = { kind: 'vio4wd'; dpArgs?: string[]; relays?: number; scrapeMs?: number } | { kind: 'testpmd' };
+
+/**
+ * The supervisor's metrics over a dataplane's relays, served on a unix
+ * socket and scraped every `everyMs` while running (start/stop).
+ */
+async function metricsScraper(client: DataplaneClient, dir: string, ids: number[], everyMs: number) {
+  const specs: RelaySpec[] = ids.map((i) => {
+    const r = benchRelay(dir, i);
+    return { id: i, pcis: [`0000:fe:00.${i % 8}`], devices: [r.vf], vhostPath: r.vhostPath, vhostClient: false, origin: 'add_sock' as const, ident: `bench-${i}` };
+  });
+  const metrics = new ForwarderMetrics({
+    desired: () => specs, unplugged: () => undefined, sample: () => client.stats(),
+    generation: () => 1, plugs: () => 1, dpdkRelease: () => 'bench',
+  });
+  const server = new MetricsServer({ kind: 'unix', socket: `${dir}/metrics.sock`, path: '/metrics' }, { scrape: () => metrics.scrape() });
+  await server.start();
+  let timer: NodeJS.Timeout | undefined;
+  let scrapes = 0;
+  let bytes = 0;
+  const scrapeOnce = () => new Promise<void>((resolve, reject) => {
+    http.get({ socketPath: `${dir}/metrics.sock`, path: '/metrics' }, (res) => {
+      res.on('data', (d: Buffer) => (bytes += d.length));
+      res.on('end', () => {
+        scrapes++;
+        resolve();
+      });
+    }).on('error', reject);
+  });
+  return {
+    start: () => {
+      timer = setInterval(() => void scrapeOnce().catch(() => undefined), everyMs);
+    },
+    stop: () => clearInterval(timer),
+    stats: () => ({ scrapes, bytes }),
+    close: () => server.stop(),
+  };
+}
 
 /** One slice of one contestant. */
 export interface Slice {
@@ -379,6 +423,8 @@ export async function runTurns(contestants: Contestant[], d: Dir, size: number, 
   };
   interface Turn {
     relay: ResultPromise;
+    /** While it runs (a scraper of its metrics). */
+    running?: { start(): void; stop(): void; close(): Promise<void> };
     gen: ResultPromise;
     s: ReturnType<typeof sampler>;
     /** Starts counting the relay's busy cycles; the returned function gives them per packet since. */
@@ -388,29 +434,33 @@ export async function runTurns(contestants: Contestant[], d: Dir, size: number, 
     slices: Slice[];
   }
   const pause = (x: Turn) => {
+    x.running?.stop();
     signal(x.gen, 'SIGSTOP');
     signal(x.relay, 'SIGSTOP');
   };
   const resume = (x: Turn) => {
     signal(x.relay, 'SIGCONT');
     signal(x.gen, 'SIGCONT');
+    x.running?.start();
   };
   const pktgenMode = ['--sample', ...(o.pps ? ['--pps', String(Math.round(o.pps))] : []), ...(o.latency ? ['--latency'] : [])];
 
-  async function startVio4wd(dir: string, tag: string, dpArgs: string[]): Promise<Turn> {
+  async function startVio4wd(dir: string, tag: string, c: Extract<Contestant, { kind: 'vio4wd' }>): Promise<Turn> {
     const prefix = `v4b-dp${tag}-${process.pid}`;
     prefixes.push(prefix);
-    const dp = spawnDataplane(dir, prefix, { ...o, dpArgs: [...(o.dpArgs ?? []), ...dpArgs] });
+    const n = c.relays ?? 1;
+    const dp = spawnDataplane(dir, prefix, { ...o, relays: n, dpArgs: [...(o.dpArgs ?? []), ...(c.dpArgs ?? [])] });
     procs.push(dp);
     await waitFile(`${dir}/ctl.sock`);
     const client = new DataplaneClient(`${dir}/ctl.sock`, 60000);
     await client.connect();
-    await client.addRelay(benchRelay(dir, 0));
+    for (let i = 0; i < n; i++) await client.addRelay(benchRelay(dir, i));
+    const running = c.scrapeMs ? await metricsScraper(client, dir, Array.from({ length: n }, (_, i) => i), c.scrapeMs) : undefined;
     const gen = spawnPktgen(dir, 0, tag, d, size, o, pktgenMode);
     procs.push(gen);
     prefixes.push(pktgenPrefix(tag, 0));
     return {
-      relay: dp, gen, s: sampler(gen), slices: [],
+      relay: dp, gen, s: sampler(gen), slices: [], running,
       cyclesFrom: async () => {
         const c0 = relayTotals(await client.stats(), [0]);
         return async () => {
@@ -419,6 +469,7 @@ export async function runTurns(contestants: Contestant[], d: Dir, size: number, 
         };
       },
       stop: async () => {
+        await running?.close();
         await client.shutdown();
         client.close();
         await dp;
@@ -470,7 +521,7 @@ export async function runTurns(contestants: Contestant[], d: Dir, size: number, 
       const dir = scratch();
       dirs.push(dir);
       const tag = String.fromCharCode(65 + i);
-      const t = c.kind === 'vio4wd' ? await startVio4wd(dir, tag, c.dpArgs ?? []) : await startTestpmd(dir, tag);
+      const t = c.kind === 'vio4wd' ? await startVio4wd(dir, tag, c) : await startTestpmd(dir, tag);
       await t.s.window;
       pause(t);
       turns.push(t);

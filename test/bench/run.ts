@@ -8,8 +8,10 @@
 // processes for every instance average over how each happened to be laid
 // out in memory. The verdict: for the worst cell, the median over the slice
 // pairs of A's Mpps over B's; the same for testpmd's busy cycles per packet
-// over ours. On 2 MiB pages (when BENCH_HUGEPAGES is not 0 and 768 are free), as
+// over ours. Then idle relays' cost (idle_relay_ratio), and the metrics
+// endpoint's (metrics_cost_ratio; BENCH_METRICS_ONLY=1: that alone). On 2 MiB pages (when BENCH_HUGEPAGES is not 0 and 768 are free), as
 // a production host runs.
+import { execa } from 'execa';
 import { freeHugepages } from '../lib/forwarder.js';
 import { median } from '../lib/stats.js';
 import { hostStalls, runTurns, runVio4wd, type Dir, type Slice } from './relay-bench.js';
@@ -37,7 +39,8 @@ async function main(): Promise<void> {
   console.log('# size dir    median: A_Mpps B_Mpps | Mpps ratio (median of pairs) | cycles/pkt A B | cycles ratio B/A (median of pairs) | per instance: Mpps ratios');
   const ratios: number[] = [];
   const cycleRatios: number[] = [];
-  for (const size of process.env.BENCH_IDLE_ONLY ? [] : SIZES) {
+  const metricsOnly = process.env.BENCH_METRICS_ONLY !== undefined;
+  for (const size of process.env.BENCH_IDLE_ONLY || metricsOnly ? [] : SIZES) {
     for (const dir of DIRS) {
       // Slice k of a and of b were measured back to back.
       const a: Slice[] = [];
@@ -68,15 +71,40 @@ async function main(): Promise<void> {
   const MANY = Number(process.env.BENCH_MANY_RELAYS ?? 64);
   const one: number[] = [];
   const many: number[] = [];
-  for (let i = 0; i < 3; i++) {
+  for (let i = 0; i < (metricsOnly ? 0 : 3); i++) {
     // Whole runs on 4 KiB pages (64 relays' buffers need more than the reserved 2 MiB pages).
     const o = { warmupMs: opts.warmupMs, durationMs: 1500, relays: 4, busy: 4 };
     one.push((await runVio4wd('vf2vm', 64, o)).mpps);
     many.push((await runVio4wd('vf2vm', 64, { ...o, relays: MANY })).mpps);
   }
-  const idle = median(many.map((m, i) => m / (one[i] ?? NaN)));
-  console.log(`# 4 busy relays, 64 B VF->VM: with 4 configured ${f(median(one))} Mpps, with ${MANY} configured ${f(median(many))} Mpps`);
-  console.log(`idle_relay_ratio=${f(idle, 3)}`);
+  if (!metricsOnly) {
+    const idle = median(many.map((m, i) => m / (one[i] ?? NaN)));
+    console.log(`# 4 busy relays, 64 B VF->VM: with 4 configured ${f(median(one))} Mpps, with ${MANY} configured ${f(median(many))} Mpps`);
+    console.log(`idle_relay_ratio=${f(idle, 3)}`);
+  }
+
+  // Metrics: 64 relays configured (one busy), scraped every second through
+  // the supervisor's metrics code over HTTP (A), against the same not
+  // scraped (B), taking turns; windows long enough to hold scrapes.
+  // The scrapes run in this process, as the supervisor's do in its: off the
+  // worker CPU (CPU 0 here, where the supervisor keeps itself in production:
+  // see packages/forwarder/src/affinity.ts). Processes started from now on
+  // inherit it; DPDK places their lcores itself.
+  await execa('taskset', ['-a', '-p', '-c', '0', String(process.pid)]);
+  const mSlices = Number(process.env.BENCH_METRICS_SLICES ?? 10);
+  const mo = { ...opts, hugepages: false, durationMs: Number(process.env.BENCH_METRICS_WINDOW_MS ?? 2000), slices: mSlices };
+  const scraped: number[] = [];
+  const plain: number[] = [];
+  const pairs: number[] = [];
+  for (let i = 0; i < Number(process.env.BENCH_METRICS_INSTANCES ?? 2); i++) {
+    const [sc = [], pl = []] = await runTurns([{ kind: 'vio4wd', relays: MANY, scrapeMs: 1000 }, { kind: 'vio4wd', relays: MANY }], 'vf2vm', 64, mo);
+    scraped.push(...sc.map((x) => x.mpps));
+    plain.push(...pl.map((x) => x.mpps));
+    pairs.push(...sc.map((x, k) => x.mpps / (pl[k]?.mpps ?? NaN)));
+  }
+  console.log(`# ${MANY} relays (1 busy), 64 B VF->VM, ${mo.durationMs} ms windows, the scraper on CPU 0: scraped every 1 s ${f(median(scraped))} Mpps, not scraped ${f(median(plain))} Mpps; ` +
+    `pair ratios ${pairs.map((x) => f(x, 3)).join(' ')}`);
+  console.log(`metrics_cost_ratio=${f(median(pairs), 3)}`);
 }
 
 main().catch((e: unknown) => {

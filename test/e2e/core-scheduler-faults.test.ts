@@ -13,6 +13,8 @@ import * as zmq from 'zeromq';
 import { CoreSchedStatus, StatsStatus, wire } from '@vio4wd/common';
 import { Forwarder, ROOT } from '../lib/forwarder.js';
 import { cleanupsAfterEach } from '../lib/fixtures.js';
+import { get, scrape, value } from '../lib/metrics.js';
+import { promtool } from '../lib/prometheus.js';
 
 jest.setTimeout(120000);
 
@@ -52,7 +54,8 @@ describe('vio4wd_core_scheduler rides out a misbehaving forwarder', () => {
     expect((await proc).exitCode).toBe(78);
     expect((await proc).stderr).toMatch(/--config \/nonexistent-is-refused: ENOENT/);
 
-    fs.writeFileSync(`${dir}/cfg`, 'VIO4WD_CORE_SCHED_POLL_INTERVAL=0.2\n');
+    const metricsEp = `unix:${dir}/m.sock`;
+    fs.writeFileSync(`${dir}/cfg`, `VIO4WD_CORE_SCHED_POLL_INTERVAL=0.2\nVIO4WD_CORE_SCHED_METRICS_EP=${metricsEp}\n`);
     const sched = execa('node', [SCHED_BIN, '--config', `${dir}/cfg`, '--stats-ep', statsEp, '--sched-ep', schedEp, '--timeout', '300', '--loglevel', '7'],
       { reject: false, buffer: false, stdout: 'pipe', stderr: 'pipe' });
     let out = '';
@@ -75,6 +78,11 @@ describe('vio4wd_core_scheduler rides out a misbehaving forwarder', () => {
     // 3 s of waiting: about 6 polls, each a 300 ms timeout; no busy loop.
     expect(used).toBeLessThan(0.5);
     expect(out.match(/no reply from/g)).toHaveLength(1);
+    // Its metrics say so: the forwarder unreachable, each poll counted with why.
+    const down = await scrape(metricsEp);
+    expect(value(down, 'vio4wd_core_sched_forwarder_reachable')).toBe(0);
+    expect(value(down, 'vio4wd_core_sched_polls_total', { result: 'stats' })).toBeGreaterThanOrEqual(4);
+    expect(value(down, 'vio4wd_core_sched_polls_total', { result: 'ok' })).toBeUndefined();
 
     // 2. Garbage.
     let statsReply: () => Buffer = () => Buffer.from('\xff\xff\xff garbage', 'latin1');
@@ -97,6 +105,14 @@ describe('vio4wd_core_scheduler rides out a misbehaving forwarder', () => {
     cleanups.push(async () => sch.close());
     await waitFor(/<5>vio4wd_core_scheduler: balancing worker CPUs 1 of /);
     await waitFor(/<7>.*NUMA 0: busiest CPU 1 at 25%: no worker overloaded/);
+    const up = await scrape(metricsEp);
+    expect(value(up, 'vio4wd_core_sched_forwarder_reachable')).toBe(1);
+    expect(value(up, 'vio4wd_core_sched_polls_total', { result: 'ok' })).toBeGreaterThanOrEqual(1);
+    for (const result of ['stats_garbage', 'unsupported', 'sched']) expect(value(up, 'vio4wd_core_sched_polls_total', { result })).toBeGreaterThanOrEqual(1);
+    expect(value(up, 'vio4wd_core_sched_busiest_worker_load_ratio', { numa_node: '0', when: 'before' })).toBeCloseTo(0.25, 2);
+    expect(value(up, 'vio4wd_core_sched_rebalances_total')).toBeUndefined();
+    const check = await promtool(['check', 'metrics'], (await get(metricsEp)).text);
+    expect({ code: check.exitCode, out: `${check.stdout}${check.stderr}` }).toEqual({ code: 0, out: '' });
 
     // Each trouble was said once, and nothing at error level or worse.
     for (const re of [/no reply from ipc:\/\/.*\/stats /g, /not a stats reply/g, /cannot be balanced/g, /VIO4WD_CORE_SCHED_ENABLE/g]) expect(out.match(re)).toHaveLength(1);
@@ -113,6 +129,7 @@ describe('vio4wd_core_scheduler rides out a misbehaving forwarder', () => {
     [['--sustain', '1.5'], '--sustain 1.5: allowed: an integer from 1 to 1000'],
     [['--load-threshold', 'x'], '--load-threshold NaN: allowed: a number above 0, at most 1'],
     [['--bogus'], 'Unknown argument: bogus'],
+    [['--metrics-ep', 'http://127.0.0.1/metrics'], "--metrics-ep 'http://127.0.0.1/metrics' is not off, an http:// URL with a port, nor a unix socket; allowed: off, http://HOST:PORT/PATH (e.g. http://127.0.0.1:19721/metrics) or a unix socket (unix:/run/vio4wd/metrics.sock)"],
   ])('vio4wd-core-scheduler %j exits 2: %s', async (args, message) => {
     const r = await execa('node', [SCHED_BIN, '--config', '/dev/null', ...args], { reject: false });
     expect(r.exitCode).toBe(2);
@@ -126,7 +143,7 @@ describe('vio4wd_core_scheduler rides out a misbehaving forwarder', () => {
     const r = await execa('node', [SCHED_BIN, '--config', `${dir}/cfg`], { reject: false });
     expect(r.exitCode).toBe(78);
     expect(r.stderr.trim()).toBe(`<3>vio4wd_core_scheduler: ${dir}/cfg:1: VIO4WD_CORE_SCHED_SENSITIVITY: '2' is not allowed; allowed: a number above 0, at most 1`);
-    fs.writeFileSync(`${dir}/cfg`, `VIO4WD_CORE_SCHED_POLL_INTERVAL=30\nVIRTIOFWD_ZMQ_STATS_EP=ipc://${dir}/none\n`);
+    fs.writeFileSync(`${dir}/cfg`, `VIO4WD_CORE_SCHED_POLL_INTERVAL=30\nVIRTIOFWD_ZMQ_STATS_EP=ipc://${dir}/none\nVIO4WD_CORE_SCHED_METRICS_EP=off\n`);
     const s = execa('node', [SCHED_BIN, '--config', `${dir}/cfg`, '--poll-interval', '0.5', '--timeout', '100'], { reject: false });
     await sleep(2500);
     s.kill('SIGTERM');

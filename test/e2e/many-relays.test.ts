@@ -11,6 +11,8 @@ import { DataplaneClient, DataplaneError, wire, zmqRequest } from '@vio4wd/commo
 import { Forwarder, cleanDpdkRuntime } from '../lib/forwarder.js';
 import { Testpmd } from '../lib/testpmd.js';
 import { cleanupsAfterEach } from '../lib/fixtures.js';
+import { get, parse, pick } from '../lib/metrics.js';
+import { promtool } from '../lib/prometheus.js';
 
 jest.setTimeout(300000);
 
@@ -82,7 +84,18 @@ describe('64 relays', () => {
     const refusal = (p: Promise<unknown>) => p.then(() => 'answered', (e: unknown) => (e instanceof DataplaneError ? e.message : String(e)));
     expect(await refusal(client.stats([]))).toBe('ids must be distinct relay ids from 0 to 63 separated by commas');
     expect(await refusal(client.stats([2, 64]))).toBe('ids must be distinct relay ids from 0 to 63 separated by commas');
+    // The metrics of 64 relays: every series there once, and promtool (Debian's prometheus) finds nothing wrong.
+    const t0 = performance.now();
+    const text = (await get(fwd.metricsEp)).text;
+    const scrapeMs = performance.now() - t0;
+    const samples = parse(text);
+    expect(new Set(pick(samples, 'vio4wd_relay_received_packets_total').map((x) => `${x.labels.relay}/${x.labels.direction}`)).size).toBe(2 * N);
+    expect(pick(samples, 'vio4wd_relay_vm_connected').filter((x) => x.value === 1)).toHaveLength(N);
+    const check = await promtool(['check', 'metrics'], text);
+    expect({ code: check.exitCode, out: `${check.stdout}${check.stderr}` }).toEqual({ code: 0, out: '' });
+    console.log(`a scrape of 64 relays: ${samples.length} samples, ${text.length} bytes, ${scrapeMs.toFixed(1)} ms; promtool check metrics: clean`);
     expect((await fwd.portctl('remove_sock', `--vhost-path=${dir}/vm5.sock`)).exitCode).toBe(0);
+    expect(pick(parse((await get(fwd.metricsEp)).text), 'vio4wd_relay_received_packets_total').filter((x) => x.labels.relay === '5')).toEqual([]);
     expect(await named([5])).toEqual([]);
     expect(await named([5, 6])).toEqual([6]);
     expect((await client.stats([5, 6])).relays.map((r) => r.id)).toEqual([6]);

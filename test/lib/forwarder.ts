@@ -100,6 +100,9 @@ export class Forwarder {
       `VIO4WD_CONTROL_SOCKET=${dir}/dataplane.sock`,
       ...(opts.hugepages ? ['VIO4WD_NO_HUGE=false', `VIRTIOFWD_HUGETLBFS_MOUNT_POINT=${hugetlbfsMount()}`] : ['VIO4WD_NO_HUGE=true', 'VIO4WD_MEMORY_MB=512']),
       `VIO4WD_EAL_FILE_PREFIX=vio4wd-${path.basename(dir)}`,
+      // Not the default ports: another forwarder (an installed one, say) may have them.
+      `VIO4WD_METRICS_EP=unix:${dir}/metrics.sock`,
+      `VIO4WD_CORE_SCHED_METRICS_EP=unix:${dir}/sched-metrics.sock`,
       ...(opts.extra ?? []),
     ];
     const configPath = path.join(dir, 'virtioforwarder');
@@ -109,6 +112,11 @@ export class Forwarder {
 
   get portControlEp(): string {
     return `ipc://${this.dir}/port_control`;
+  }
+
+  /** The metrics endpoint, as a test's scrape takes it. */
+  get metricsEp(): string {
+    return `unix:${this.dir}/metrics.sock`;
   }
 
   get statsEp(): string {

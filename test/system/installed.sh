@@ -213,6 +213,15 @@ cfgset VIO4WD_CORE_SCHED_ENABLE true
 cfgset VIO4WD_CORE_SCHED_POLL_INTERVAL 1
 cfgset VIO4WD_CORE_SCHED_SUSTAIN 2
 cfgset VIO4WD_CORE_SCHED_LOAD_THRESHOLD 0.1
+# The metrics endpoints on free ports: the container has the host's network,
+# where an installed vio4wd may hold the default ones (19721, 19722).
+read -r mport sport < <(python3 -c '
+import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*[x.getsockname()[1] for x in s])')
+cfgset VIO4WD_METRICS_EP "http://127.0.0.1:$mport/metrics"
+cfgset VIO4WD_CORE_SCHED_METRICS_EP "http://127.0.0.1:$sport/metrics"
 ct cat /etc/default/virtioforwarder | md5sum > "$work/config.md5"
 
 # ------------------------------------------- 1. both running, as the units say
@@ -273,6 +282,19 @@ sys.exit(not (len(rs) == 2 and all(r["vf_to_vm"]["pkts_tx_to_vm"] > 0 and r["vm_
 out=$(ct /usr/lib/virtio-forwarder/virtioforwarder_stats.py --delay 100)
 check "virtioforwarder_stats.py: the original's flat lines ($(wc -l <<<"$out") lines)" grep -Eq '^relay_0\.vf_to_vm\.cpu_[0-9]+\.pkt_rate_rx_from_vf=[0-9]' <<<"$out"
 
+# The metrics, scraped from outside the container, as Prometheus would: both
+# relays forwarding, and what promtool (Debian's prometheus) finds in it.
+scrape() { python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' "$1"; }
+metrics=$(scrape "http://127.0.0.1:$mport/metrics") || fail "scrape of virtio-forwarder's metrics on port $mport"
+check "virtio-forwarder's metrics (port $mport): $(grep -c '^vio4wd_relay_received_packets_total' <<<"$metrics") relay direction series, each counting: $(grep '^vio4wd_relay_sent_packets_total' <<<"$metrics" | sed 's/{.*relay="\([0-9]*\)".*direction="\([a-z_]*\)".*} / \1 \2=/' | tr '\n' ' ')" \
+  python3 -c '
+import re, sys
+rows = [l for l in sys.argv[1].splitlines() if l.startswith("vio4wd_relay_sent_packets_total{")]
+sys.exit(not (len(rows) == 4 and all(float(l.rsplit(" ", 1)[1]) > 0 for l in rows)))' "$metrics"
+promtool=$(bash "$here/../../deploy/prometheus-tools.sh")/usr/bin/promtool
+check "promtool check metrics: clean" test -z "$("$promtool" check metrics <<<"$metrics" 2>&1)"
+check "the shipped alert rules (/usr/share/vio4wd/prometheus/vio4wd.rules.yml): promtool check rules" "$promtool" check rules "$root/usr/share/vio4wd/prometheus/vio4wd.rules.yml"
+
 polling() { journal "$c0" -u vio4wd_core_scheduler | has 'balancing worker CPUs 1,2,3 of'; }
 wait_for 30 "the scheduler polls the forwarder (its journal: balancing worker CPUs 1,2,3)" polling
 placement() { stats_json | python3 -c 'import json,sys; print(" ".join("%d:%s,%s" % (r["id"], r["cpu"]["vf_to_vm"], r["cpu"]["vm_to_vf"]) for r in json.load(sys.stdin)["relay"]))'; }
@@ -283,6 +305,13 @@ moved() { [ -n "$(moves)" ]; }
 wait_for 90 "the scheduler rebalances relays pinned onto one worker ($before_move)" moved
 wait_for 30 "relay directions spread over workers: $(placement)" spread
 echo "   $(moves | head -n 3 | sed 's/^/   /')"
+smetrics=$(scrape "http://127.0.0.1:$sport/metrics") || fail "scrape of vio4wd_core_scheduler's metrics on port $sport (IPAddressAllow=localhost)"
+check "vio4wd_core_scheduler's metrics (port $sport, through its IPAddressDeny=any IPAddressAllow=localhost): $(grep -E '^vio4wd_core_sched_(polls|moves)_total|^vio4wd_core_sched_forwarder_reachable' <<<"$smetrics" | tr '\n' ' ')" \
+  python3 -c '
+import sys
+v = {l.rsplit(" ", 1)[0]: float(l.rsplit(" ", 1)[1]) for l in sys.argv[1].splitlines() if l and not l.startswith("#")}
+sys.exit(not (v.get("vio4wd_core_sched_polls_total{result=\"ok\"}", 0) > 0 and v.get("vio4wd_core_sched_moves_total{result=\"applied\"}", 0) > 0
+  and v.get("vio4wd_core_sched_forwarder_reachable") == 1))' "$smetrics"
 pin=$(ct vio4wd-pinner)
 check "vio4wd-pinner reads the map: $(tr '\n' ';' <<<"$pin")" grep -q '^CPU [123]: ' <<<"$pin"
 load=$(ct vio4wd-load --once --interval 0.5)

@@ -2,6 +2,7 @@
 // /etc/default/virtioforwarder with the original's variables and defaults.
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError, parseConfigText, type RawEntry } from './config-file.js';
 import { MAX_RELAYS } from './dataplane-protocol.js';
@@ -60,6 +61,8 @@ export interface Config {
   zmqStatsEp: string;
   zmqCoreSchedEp: string;
   zmqConfigEp: string;
+  /** Where the supervisor serves its metrics (VIO4WD_METRICS_EP). */
+  metricsEp: MetricsEndpoint;
   coreSchedEnable: boolean;
   /** Settings of vio4wd_core_scheduler (read here so that a bad value fails early, for both services). */
   coreSched: {
@@ -76,6 +79,8 @@ export interface Config {
     loadThreshold: number;
     /** Intervals a worker must stay overloaded before the scheduler acts. */
     sustainIntervals: number;
+    /** Where vio4wd_core_scheduler serves its metrics. */
+    metricsEp: MetricsEndpoint;
   };
   /**
    * CPUs every worker lcore runs on (DPDK --lcores), for hosts with fewer
@@ -142,6 +147,51 @@ const intIn = (lo: number, hi: number) =>
 const absPath = withSchema(z.string().regex(/^\//), 'an absolute path');
 const text = withSchema(z.string(), 'text');
 const endpoint = withSchema(z.string().regex(/^(ipc|tcp|inproc):\/\/.+/), 'a ZeroMQ endpoint such as ipc:///var/run/virtio-forwarder/port_control');
+/**
+ * A metrics endpoint: off, http://HOST:PORT/PATH (port 0: a free one, which
+ * the log names) or a unix socket (unix:/path, or an absolute path).
+ */
+export type MetricsEndpoint =
+  | { kind: 'off' }
+  | { kind: 'http'; host: string; port: number; path: string }
+  | { kind: 'unix'; socket: string; path: string };
+
+/** The default ports: outside 9100-9999 (Prometheus's exporter range, all of it allocated), below Linux's ephemeral ports. */
+export const DEFAULT_METRICS = {
+  forwarder: 'http://127.0.0.1:19721/metrics',
+  coreSched: 'http://127.0.0.1:19722/metrics',
+} as const;
+
+const METRICS_ALLOWED = "off, http://HOST:PORT/PATH (e.g. http://127.0.0.1:19721/metrics) or a unix socket (unix:/run/vio4wd/metrics.sock)";
+
+export function parseMetricsEndpoint(v: string): MetricsEndpoint {
+  const bad = (why: string) => new VarError(`'${v}' ${why}; allowed: ${METRICS_ALLOWED}`);
+  if (v.toLowerCase() === 'off') return { kind: 'off' };
+  if (v.startsWith('/') || v.startsWith('unix:')) {
+    const socket = v.startsWith('unix:') ? v.slice(5) : v;
+    if (!path.isAbsolute(socket)) throw bad('is not an absolute socket path');
+    if (Buffer.byteLength(socket) > 107) throw bad('is longer than a unix socket path may be (107 bytes)');
+    if (/[\s\0]/.test(socket)) throw bad('has white space in its path');
+    return { kind: 'unix', socket: path.normalize(socket), path: '/metrics' };
+  }
+  const m = /^http:\/\/(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})(\/[A-Za-z0-9._~\/-]*)?$/.exec(v);
+  if (!m) throw bad(/^https:/.test(v) ? 'is https (serve it behind a TLS proxy)' : 'is not off, an http:// URL with a port, nor a unix socket');
+  const port = Number(m[2]);
+  if (port > 65535) throw bad('has a port above 65535');
+  const host = (m[1] ?? '').replace(/^\[(.*)\]$/, '$1');
+  return { kind: 'http', host, port, path: m[3] ?? '/metrics' };
+}
+
+/** The endpoint as an address to scrape (port: the one actually bound, when 0 was asked for). */
+export function metricsAddress(ep: MetricsEndpoint, port?: number): string {
+  if (ep.kind === 'off') return 'off';
+  if (ep.kind === 'unix') return `unix:${ep.socket}`;
+  const host = ep.host.includes(':') ? `[${ep.host}]` : ep.host;
+  return `http://${host}:${port ?? ep.port}${ep.path}`;
+}
+
+const metricsEndpoint: Parser<MetricsEndpoint> = (e) => parseMetricsEndpoint(scalar(e));
+
 const optionalEndpoint = withSchema(z.union([z.literal(''), z.string().regex(/^(ipc|tcp|inproc):\/\/.+/)]), 'empty, or a ZeroMQ endpoint');
 
 
@@ -317,6 +367,7 @@ function configSpecs(hostCpus: number, sharedWorkers: boolean): ConfigSpecs {
     zmqStatsEp: v('VIRTIOFWD_ZMQ_STATS_EP', DEFAULT_ENDPOINTS.stats, endpoint),
     zmqCoreSchedEp: v('VIRTIOFWD_ZMQ_CORE_SCHED_EP', DEFAULT_ENDPOINTS.coreSched, endpoint),
     zmqConfigEp: v('VIRTIOFWD_ZMQ_CONFIG_EP', '', optionalEndpoint),
+    metricsEp: v('VIO4WD_METRICS_EP', DEFAULT_METRICS.forwarder, metricsEndpoint),
     coreSchedEnable: v('VIO4WD_CORE_SCHED_ENABLE', 'false', bool),
     coreSched: {
       sensitivity: v('VIO4WD_CORE_SCHED_SENSITIVITY', '0.25', decimalIn(0, 1)),
@@ -326,6 +377,7 @@ function configSpecs(hostCpus: number, sharedWorkers: boolean): ConfigSpecs {
       keepPins: v('VIO4WD_CORE_SCHED_KEEP_PINS', 'false', bool),
       loadThreshold: v('VIO4WD_CORE_SCHED_LOAD_THRESHOLD', '0.8', decimalIn(0, 1)),
       sustainIntervals: v('VIO4WD_CORE_SCHED_SUSTAIN', '3', intIn(1, 1000)),
+      metricsEp: v('VIO4WD_CORE_SCHED_METRICS_EP', DEFAULT_METRICS.coreSched, metricsEndpoint),
     },
     workerCpus: v('VIO4WD_WORKER_CPUS', '', (e) => (scalar(e) === '' ? [] : parseCpuList(scalar(e), hostCpus - 1))),
     deviceAliases: v('VIRTIOFWD_DEVICE_ALIASES', [], deviceAliases),
@@ -344,6 +396,11 @@ function configSpecs(hostCpus: number, sharedWorkers: boolean): ConfigSpecs {
     bindVfioPci: v('VIRTIOFWD_BIND_VFIO_PCI', [], bindEntries),
     bindVfioPciForce: v('VIO4WD_BIND_VFIO_PCI_FORCE', 'false', bool),
   };
+}
+
+/** Every variable's name and default, in the file's order (for the operator's guide). */
+export function configVariables(): { name: string; default: string | string[] }[] {
+  return flatSpecs(configSpecs(MAX_LCORES, false)).map((s) => ({ name: s.name, default: s.default }));
 }
 
 /** Variables of the original that this implementation reads but does not need. */

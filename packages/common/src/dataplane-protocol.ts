@@ -37,6 +37,9 @@ export const dataplaneRelaySchema = z.object({
   vhost_features: z.number().int().min(0),
   vf_mtu: z.number().int().min(0),
   vf_rx_missed: z.number().int().min(0),
+  /** VMs that connected to (and disconnected from) the relay's socket since it was added. */
+  vm_connects: u64,
+  vm_disconnects: u64,
   buffer_node: z.number().int().min(-1),
   cpu: z.tuple([z.number().int(), z.number().int()]),
   vf_to_vm: dirStatsSchema,
@@ -54,8 +57,11 @@ export const helloReplySchema = z.object({
   version: z.number().int(),
   pid: z.number().int(),
   tsc_hz: u64,
+  /** DPDK's release (rte_version()). */
+  dpdk: z.string().optional(),
   workers: z.array(workerSchema),
 });
+export type HelloReply = z.infer<typeof helloReplySchema>;
 export const statsReplySchema = z.object({
   ok: z.literal(true),
   tsc: u64,

@@ -2,9 +2,10 @@
 // vio4wd_core_scheduler (also vio4wd-core-scheduler): the load balancer service.
 import fs from 'node:fs';
 import { execa } from 'execa';
-import { createLogger, EXIT_CONFIG, productVersion } from '@vio4wd/common';
+import { createLogger, EXIT_CONFIG, MetricsServer, productVersion } from '@vio4wd/common';
 import { accessProblems } from './access.js';
 import { parseSchedulerArgs } from './cli.js';
+import { SchedulerMetrics } from './metrics.js';
 import { CoreScheduler } from './scheduler.js';
 
 const SERVICE = 'vio4wd_core_scheduler';
@@ -29,7 +30,21 @@ async function main(): Promise<number> {
     return EXIT_CONFIG;
   }
 
-  const sched = new CoreScheduler(o, log);
+  const metrics = new SchedulerMetrics();
+  const metricsServer = new MetricsServer(run.metricsEp, {
+    scrape: () => metrics.scrape(),
+    onScrapeError: (e) => log.warning(`metrics: a scrape failed: ${e instanceof Error ? e.message : String(e)}`),
+  });
+  try {
+    await metricsServer.start();
+  } catch (e) {
+    // Another program on the port: restarting (exit 1) tries again, in case it goes.
+    log.error(`${e instanceof Error ? e.message : String(e)} (VIO4WD_CORE_SCHED_METRICS_EP or --metrics-ep: choose another address, or off)`);
+    return 1;
+  }
+  if (run.metricsEp.kind !== 'off') log.info(`metrics endpoint serving on ${metricsServer.address}`);
+
+  const sched = new CoreScheduler(o, log, metrics);
   const stop = new AbortController();
   const onSignal = (sig: string) => {
     if (stop.signal.aborted) return;
@@ -54,6 +69,7 @@ async function main(): Promise<number> {
     }
   }
   await sched.run(stop.signal);
+  await metricsServer.stop();
   log.notice(`stopped after ${sched.movesApplied} move(s)`);
   return 0;
 }

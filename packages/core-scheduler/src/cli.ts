@@ -1,6 +1,6 @@
 // vio4wd_core_scheduler's command line: the original's flags, the
 // configuration file's VIO4WD_CORE_SCHED_* as defaults.
-import { cliParser, EXIT_CONFIG } from '@vio4wd/common';
+import { cliParser, EXIT_CONFIG, parseMetricsEndpoint, type MetricsEndpoint } from '@vio4wd/common';
 import { checkNumber, endpointOf, endpointOptions, EXIT_USAGE, parseOrFail, readToolConfig, UsageError, type Io } from './options.js';
 import { DEFAULT_SETTINGS } from './plan.js';
 import type { SchedulerOptions } from './scheduler.js';
@@ -12,10 +12,13 @@ export interface SchedulerRun {
   notifyHelper: string;
   /** VIRTIOFWD_SOCKET_GROUP: the group of the forwarder's ipc endpoints. */
   socketGroup: string;
+  /** Where it serves its metrics (--metrics-ep, VIO4WD_CORE_SCHED_METRICS_EP). */
+  metricsEp: MetricsEndpoint;
 }
 
 /** The run's settings, or the exit code (0 after --help, 2 for bad usage, 78 for a configuration file it cannot use). */
 export async function parseSchedulerArgs(argv: string[], io: Io): Promise<SchedulerRun | number> {
+  let metricsFlag: MetricsEndpoint | undefined;
   const a = await parseOrFail(
     endpointOptions(cliParser(argv))
       .scriptName('vio4wd-core-scheduler')
@@ -28,6 +31,7 @@ export async function parseSchedulerArgs(argv: string[], io: Io): Promise<Schedu
       .option('load-threshold', { type: 'number', describe: 'a worker busier than this (0-1) is overloaded [default: VIO4WD_CORE_SCHED_LOAD_THRESHOLD, 0.8]' })
       .option('sustain', { type: 'number', describe: 'polls a worker must stay overloaded before relays move [default: VIO4WD_CORE_SCHED_SUSTAIN, 3]' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'log the moves it would make, make none' })
+      .option('metrics-ep', { type: 'string', describe: 'where to serve metrics: http://HOST:PORT/PATH, unix:/PATH or off [default: VIO4WD_CORE_SCHED_METRICS_EP, http://127.0.0.1:19722/metrics]' })
       .option('timeout', { type: 'number', default: 2000, describe: 'ms to wait for each reply (then the socket is made anew)' })
       .version(false),
     io,
@@ -40,6 +44,7 @@ export async function parseSchedulerArgs(argv: string[], io: Io): Promise<Schedu
     checkNumber('load-threshold', a['load-threshold'], 0, 1, { aboveLo: true });
     checkNumber('sustain', a.sustain, 1, 1000, { int: true });
     checkNumber('timeout', a.timeout, 10, 60000, { int: true });
+    if (a['metrics-ep'] !== undefined) metricsFlag = metricsEndpointFlag(a['metrics-ep']);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     io.err(e.message);
@@ -60,6 +65,7 @@ export async function parseSchedulerArgs(argv: string[], io: Io): Promise<Schedu
     logLevel: a.loglevel ?? cs.logLevel,
     notifyHelper: c.dataplaneBinary.replace(/[^/]+$/, 'vio4wd-notify'),
     socketGroup: c.socketGroup,
+    metricsEp: metricsFlag ?? cs.metricsEp,
     options: {
       statsEp: endpointOf('stats', a, c),
       schedEp: endpointOf('sched', a, c),
@@ -76,4 +82,12 @@ export async function parseSchedulerArgs(argv: string[], io: Io): Promise<Schedu
       },
     },
   };
+}
+
+function metricsEndpointFlag(v: string): MetricsEndpoint {
+  try {
+    return parseMetricsEndpoint(v);
+  } catch (e) {
+    throw new UsageError(`--metrics-ep ${e instanceof Error ? e.message : String(e)}`);
+  }
 }

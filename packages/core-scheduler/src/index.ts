@@ -7,3 +7,4 @@ export * from './options.js';
 export * from './pinner.js';
 export * from './plan.js';
 export * from './scheduler.js';
+export * from './metrics.js';

@@ -15,6 +15,7 @@ import {
   type RelayCpu,
 } from '@vio4wd/common';
 import { measure, sampleOf, UnsupportedForwarder, type Sample } from './measure.js';
+import type { SchedulerMetrics } from './metrics.js';
 import { DIRECTION_LABEL, EMPTY_HISTORY, pct, plan, type DomainReport, type History, type Move, type Settings } from './plan.js';
 
 export interface SchedulerOptions {
@@ -42,10 +43,13 @@ export class CoreScheduler {
   private trouble: Trouble = { kind: 'start', message: '' };
   /** Moves applied since start (for tests and the status line). */
   movesApplied = 0;
+  /** How the poll in progress ended: ok, or the kind of trouble it met. */
+  private outcome = 'ok';
 
   constructor(
     private readonly opts: SchedulerOptions,
     private readonly log: Logger,
+    private readonly metrics?: SchedulerMetrics,
   ) {
     this.stats = new ReqClient(opts.statsEp, opts.timeoutMs ?? 2000);
     this.sched = new ReqClient(opts.schedEp, opts.timeoutMs ?? 2000);
@@ -60,6 +64,7 @@ export class CoreScheduler {
 
   /** Forgets everything learnt from a forwarder that may have gone away. */
   private lost(t: Trouble): void {
+    if (t) this.outcome = t.kind;
     this.prev = null;
     this.workers = null;
     this.setTrouble(t);
@@ -67,6 +72,12 @@ export class CoreScheduler {
 
   /** One poll. Never throws for anything the forwarder does. */
   async poll(): Promise<void> {
+    this.outcome = 'ok';
+    await this.pollOnce();
+    this.metrics?.polled(this.outcome);
+  }
+
+  private async pollOnce(): Promise<void> {
     let rep;
     try {
       const frame = await this.stats.request(wire.StatsRequest.encode({ relay: [], include_inactive: true, delay: 0 }));
@@ -114,6 +125,7 @@ export class CoreScheduler {
       return;
     }
     const decision = plan(snap, this.history, this.opts.settings);
+    this.metrics?.decided(decision.reports);
     for (const r of decision.reports) if (r.idle) this.log.debug(`NUMA ${r.domain}: busiest CPU ${r.busiest} at ${pct(r.before)}: ${r.idle}`);
     if (decision.moves.length === 0) {
       this.history = decision.history;
@@ -122,6 +134,7 @@ export class CoreScheduler {
     for (const r of decision.reports) for (const m of r.moves) this.log.notice(this.describe(m, r));
     if (this.opts.dryRun) {
       this.log.notice(`dry run: ${decision.moves.length} move(s) not made`);
+      this.metrics?.rebalanced('dry_run', decision.moves.length);
       this.history = decision.unapplied;
       return;
     }
@@ -148,10 +161,15 @@ export class CoreScheduler {
     const map: RelayCpu[] = [...target].map(([id, [vf2vm, vm2vf]]) => ({ relay_number: id, vf2virtio_cpu: vf2vm, virtio2vf_cpu: vm2vf }));
     try {
       const r = wire.CoreSchedResponse.decode(await this.sched.request(wire.CoreSchedRequest.encode({ op: CoreSchedOp.UPDATE, relay_cpu_map: map })));
-      if (r.status === CoreSchedStatus.OK) return true;
+      if (r.status === CoreSchedStatus.OK) {
+        this.metrics?.rebalanced('applied', moves.length);
+        return true;
+      }
       this.log.warning(`the forwarder refused the moves: ${r.error_code_source ?? `error ${r.error_code ?? '?'}`}`);
+      this.metrics?.rebalanced('refused', moves.length);
       return false;
     } catch (e) {
+      this.metrics?.rebalanced('failed', moves.length);
       if (e instanceof WireError) this.sched.reset();
       // A timed-out UPDATE may or may not have been applied: start measuring afresh.
       this.lost({ kind: 'update', message: `core scheduling endpoint ${this.opts.schedEp}: UPDATE failed: ${why(e)}` });

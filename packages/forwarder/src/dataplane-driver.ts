@@ -13,6 +13,8 @@ import type { UnpluggedRelays } from './unplugged.js';
 export class DataplaneDriver implements RelayDriver, CpuDriver {
   /** Settles when the dataplane runs with every relay restored. */
   recovering: Promise<void> = Promise.resolve();
+  /** Times each relay was plugged into a dataplane: its counters there start from zero each time. */
+  readonly plugs = new Map<number, number>();
 
   constructor(
     private readonly dataplane: DataplaneProcess,
@@ -34,6 +36,7 @@ export class DataplaneDriver implements RelayDriver, CpuDriver {
     const noDriver = pciDriverProblem(spec.devices);
     if (noDriver) throw new Refusal(ENODEV, noDriver);
     await this.client.addRelay(toDataplaneRequest(spec));
+    this.plugs.set(spec.id, (this.plugs.get(spec.id) ?? 0) + 1);
   }
 
   async addRelay(spec: RelaySpec): Promise<void> {

@@ -57,6 +57,10 @@ export class DataplaneProcess {
   private child: ResultPromise | null = null;
   private exited: Promise<ExitInfo> | null = null;
   client: DataplaneClient | null = null;
+  /** DPDK's release, as the running dataplane says. */
+  dpdkRelease = 'unknown';
+  /** Dataplanes started so far: which one answers now (counters start again with each). */
+  starts = 0;
 
   constructor(
     private readonly config: Config,
@@ -120,6 +124,8 @@ export class DataplaneProcess {
           const hello = await client.hello();
           this.log.info(`dataplane pid ${hello.pid} ready, workers on lcores ${hello.workers.map((w) => w.lcore).join(',')}`);
           this.client = client;
+          this.dpdkRelease = hello.dpdk ?? 'unknown';
+          this.starts++;
           return client;
         } catch {
           client.close();

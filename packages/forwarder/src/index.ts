@@ -14,3 +14,5 @@ export { UnpluggedRelays } from './unplugged.js';
 export { BindError, bindVfioPci, type BindHost, type BindResult } from './vfio-bind.js';
 export { deviceNeeds, explainDenied } from './sandbox-hint.js';
 export { serverSocketReach } from './preflight.js';
+export { ForwarderMetrics, type MetricsSource } from './metrics.js';
+export { allowedCpus, supervisorCpus } from './affinity.js';

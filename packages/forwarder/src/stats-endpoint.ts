@@ -127,7 +127,7 @@ function unpluggedState(spec: RelaySpec, why: string): RelayState {
   const r = relayState({
     id: spec.id, vf: spec.devices.join(';'), vf_name: spec.bond?.name ?? spec.pcis.join(','), vf_port: -1,
     vhost_path: spec.vhostPath, vhost_client: spec.vhostClient, connected: false, vf_up: false, socket_id: 0,
-    vhost_features: 0, vf_mtu: 0, vf_rx_missed: 0, buffer_node: -1, cpu: spec.cpu ?? [-1, -1], vf_to_vm: ZERO, vm_to_vf: ZERO,
+    vhost_features: 0, vf_mtu: 0, vf_rx_missed: 0, vm_connects: 0, vm_disconnects: 0, buffer_node: -1, cpu: spec.cpu ?? [-1, -1], vf_to_vm: ZERO, vm_to_vf: ZERO,
   }, undefined, 0, spec);
   const internal = `not plugged: ${why}`;
   return { ...r, vf_to_vm: { ...r.vf_to_vm, internal_state: internal }, vm_to_vf: { ...r.vm_to_vf, internal_state: internal } };

@@ -2,11 +2,13 @@
 // serves the ZeroMQ endpoints that drive it.
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ipcPath, type Config, type Logger } from '@vio4wd/common';
+import { ipcPath, MetricsServer, type Config, type Logger } from '@vio4wd/common';
+import { keepOffWorkers } from './affinity.js';
 import { CoreSched } from './core-sched-endpoint.js';
 import { DataplaneDriver } from './dataplane-driver.js';
 import { DataplaneProcess, describeExit } from './dataplane-process.js';
 import { configEndpoint, coreSchedEndpoint, portControlEndpoint, statsEndpoint } from './endpoints.js';
+import { ForwarderMetrics } from './metrics.js';
 import { PidFile } from './pid-file.js';
 import { PortControl } from './port-control.js';
 import { explainDenied } from './sandbox-hint.js';
@@ -40,6 +42,8 @@ export class Supervisor {
   private readonly servers: Served[] = [];
   private stopping = false;
   private readySince = 0;
+  readonly metrics: ForwarderMetrics;
+  private metricsServer: MetricsServer | undefined;
 
   constructor(
     private readonly config: Config,
@@ -51,6 +55,14 @@ export class Supervisor {
     this.driver = new DataplaneDriver(this.dataplane, this.unplugged);
     this.table = new RelayTable((all) => this.persist(all));
     this.pidFile = new PidFile(config.pidDir);
+    this.metrics = new ForwarderMetrics({
+      desired: () => this.table.all(),
+      unplugged: (id) => this.unplugged.reasons.get(id),
+      sample: async () => (this.driver.running ? this.driver.client.stats() : undefined),
+      generation: () => this.dataplane.starts,
+      plugs: (id) => this.driver.plugs.get(id) ?? 0,
+      dpdkRelease: () => this.dataplane.dpdkRelease,
+    });
     this.status = new ServiceStatus(
       () => `${this.table.all().length} relay(s), vhost-user ${config.vhostClient ? 'client' : 'server'} mode`,
       () => this.dataplane.client,
@@ -94,7 +106,7 @@ export class Supervisor {
     const coreSched = new CoreSched(c.cpuMask, this.table, this.driver, this.log);
     const samples = sharedSamples(async (ids) => this.driver.client.stats(ids));
     const serve = <Req, Rep>(address: string, endpoint: ZmqEndpoint<Req, Rep>): Served =>
-      new ZmqServer(address, endpoint, this.log, this.fatal);
+      new ZmqServer(address, endpoint, this.log, this.fatal, this.metrics.observeRequest);
     const servers: Served[] = [
       serve(c.zmqPortControlEp, portControlEndpoint(portControl)),
       serve(c.zmqStatsEp, statsEndpoint((r) => answerStats(r, samples, this.table, this.unplugged.reasons))),
@@ -105,6 +117,22 @@ export class Supervisor {
     for (const dir of [path.dirname(c.controlSocket), ...endpoints.map((e) => ipcPath(e)).map((p) => (p === undefined ? undefined : path.dirname(p)))])
       if (dir) makeDirs(dir, 0o755);
 
+    // Bound before the dataplane starts: a port taken by another program stops the start here, saying so.
+    if (c.metricsEp.kind !== 'off') {
+      const server = new MetricsServer(c.metricsEp, {
+        scrape: () => this.metrics.scrape(),
+        onScrapeError: (e) => this.log.warning(`metrics: a scrape failed: ${errorText(e)}`),
+      });
+      try {
+        await server.start();
+      } catch (e) {
+        throw new Error(`${errorText(e)} (VIO4WD_METRICS_EP: choose another address, or off)`);
+      }
+      this.metricsServer = server;
+      this.log.info(`metrics endpoint serving on ${server.address}`);
+    }
+
+    await keepOffWorkers(c, this.log);
     await this.dataplane.start();
     this.watchDataplane();
     await this.restore(statics, saved);
@@ -196,6 +224,7 @@ export class Supervisor {
       return;
     }
     const delay = next.delayMs;
+    this.metrics.dataplaneRestarts.inc();
     this.log.crit(`dataplane died (${how}) after ${ran} ms; restarting it${delay ? ` in ${delay} ms` : ''}`);
     this.driver.recovering = this.recover(delay, died);
   }
@@ -226,6 +255,7 @@ export class Supervisor {
     const relays = this.table.all();
     let restored = 0;
     for (const spec of relays) if (await this.plugOrRetry(spec, 'relay')) restored++;
+    this.metrics.relaysRestored.inc(restored);
     this.readySince = Date.now();
     this.log.notice(`dataplane restarted: ${restored}/${relays.length} relay(s) restored ${this.readySince - died} ms after it died`);
   }
@@ -237,6 +267,7 @@ export class Supervisor {
     this.status.stop();
     this.log.notice('stopping');
     for (const s of this.servers) await s.stop();
+    await this.metricsServer?.stop();
     const info = await this.dataplane.stop();
     if (info) this.log.info(`dataplane stopped (${describeExit(info)})`);
     this.pidFile.remove();

@@ -21,7 +21,19 @@ export interface ZmqEndpoint<Req, Rep> {
   errorReply(reason: string): Rep;
   /** Handle requests one at a time, in arrival order (default: concurrently). */
   serial?: boolean;
+  /** The endpoint, for metrics (port_control, stats, ...). */
+  key?: string;
+  /** A request's operation and the reply's result, for metrics; req: undefined when it did not decode. */
+  label?(req: Req | undefined, rep: Rep): RequestLabels;
 }
+
+export interface RequestLabels {
+  op: string;
+  result: string;
+}
+
+/** Told of every request answered: which endpoint, what, and how long it took (queueing on a serial endpoint included). */
+export type RequestObserver = (endpoint: string, labels: RequestLabels, seconds: number) => void;
 
 /** Requests in progress at once on an endpoint; more wait, unread, in the socket's queue. */
 export const MAX_IN_FLIGHT = 64;
@@ -45,6 +57,7 @@ export class ZmqServer<Req, Rep> {
     private readonly log: Logger,
     /** Called if the endpoint stops serving on its own (the socket failed). */
     private readonly onFatal: (why: string) => void,
+    private readonly observe?: RequestObserver,
   ) {
     this.badLog = new LogLimiter(log, `${endpoint.name}: bad requests`);
   }
@@ -112,20 +125,28 @@ export class ZmqServer<Req, Rep> {
   }
 
   private async answer(frame: Buffer): Promise<Buffer> {
+    const started = process.hrtime.bigint();
+    const { req, rep } = await this.reply(frame);
+    const { key, label } = this.endpoint;
+    if (this.observe && key && label) this.observe(key, label(req, rep), Number(process.hrtime.bigint() - started) / 1e9);
+    return this.endpoint.encode(rep);
+  }
+
+  private async reply(frame: Buffer): Promise<{ req: Req | undefined; rep: Rep }> {
     let req: Req;
     try {
       req = this.endpoint.decode(frame);
     } catch (e) {
       const reason = e instanceof WireError ? e.message : `undecodable request: ${String(e)}`;
       this.badLog.warning(`${this.endpoint.name}: bad request (${frame.length} bytes): ${reason}`);
-      return this.endpoint.encode(this.endpoint.errorReply(reason));
+      return { req: undefined, rep: this.endpoint.errorReply(reason) };
     }
     try {
-      return this.endpoint.encode(await this.endpoint.handle(req));
+      return { req, rep: await this.endpoint.handle(req) };
     } catch (e) {
       const reason = e instanceof Error ? e.message : String(e);
       this.log.error(`${this.endpoint.name}: request failed: ${reason}`);
-      return this.endpoint.encode(this.endpoint.errorReply(reason));
+      return { req, rep: this.endpoint.errorReply(reason) };
     }
   }
 

@@ -6,7 +6,7 @@ import { ConfigError, parseConfig, type Config } from '@vio4wd/common';
 
 const host = { hostCpus: 4 };
 
-type Picked = Partial<Pick<Config, 'cpuMask' | 'workerCpus' | 'staticVfs' | 'cpuPins' | 'vfioVfToken' | 'masterLcore' | 'socketDir' | 'coreSched' | 'coreSchedEnable'>>;
+type Picked = Partial<Pick<Config, 'cpuMask' | 'workerCpus' | 'staticVfs' | 'cpuPins' | 'vfioVfToken' | 'masterLcore' | 'socketDir' | 'coreSched' | 'coreSchedEnable' | 'metricsEp'>>;
 type Row = [label: string, file: string, expected: { ok: Picked } | { errors: string[] }];
 
 const vf = (pci: string, virtioId: number) => ({ pci, virtioId });
@@ -63,10 +63,28 @@ const rows: Row[] = [
     { errors: ["f:2: VIRTIOFWD_VFIO_VF_TOKEN: '14d63f20-8445-11ea-8900-1f9ce7d5650' is not allowed; allowed: empty (no token), 0 (default token) or a UUID"] }],
   ['token with a non-hex digit', 'VIRTIOFWD_CPU_MASK=1\nVIRTIOFWD_VFIO_VF_TOKEN=14d63f20-8445-11ea-8900-1f9ce7d5650g',
     { errors: ["f:2: VIRTIOFWD_VFIO_VF_TOKEN: '14d63f20-8445-11ea-8900-1f9ce7d5650g' is not allowed; allowed: empty (no token), 0 (default token) or a UUID"] }],
+  // Metrics endpoints.
+  ['metrics default', 'VIRTIOFWD_CPU_MASK=1', { ok: { metricsEp: { kind: 'http', host: '127.0.0.1', port: 19721, path: '/metrics' } } }],
+  ['metrics off', 'VIRTIOFWD_CPU_MASK=1\nVIO4WD_METRICS_EP=off', { ok: { metricsEp: { kind: 'off' } } }],
+  ['metrics on IPv6 loopback, own path', 'VIRTIOFWD_CPU_MASK=1\nVIO4WD_METRICS_EP=http://[::1]:9999/x/m', { ok: { metricsEp: { kind: 'http', host: '::1', port: 9999, path: '/x/m' } } }],
+  ['metrics on a free port', 'VIRTIOFWD_CPU_MASK=1\nVIO4WD_METRICS_EP=http://localhost:0', { ok: { metricsEp: { kind: 'http', host: 'localhost', port: 0, path: '/metrics' } } }],
+  ['metrics on a unix socket', 'VIRTIOFWD_CPU_MASK=1\nVIO4WD_METRICS_EP=unix:/run/v//m.sock', { ok: { metricsEp: { kind: 'unix', socket: '/run/v/m.sock', path: '/metrics' } } }],
+  ['metrics on a bare socket path', 'VIRTIOFWD_CPU_MASK=1\nVIO4WD_CORE_SCHED_METRICS_EP=/run/s.sock',
+    { ok: { coreSched: { sensitivity: 0.25, pollIntervalS: 5, logLevel: 6, globalNumaOpt: false, keepPins: false, loadThreshold: 0.8, sustainIntervals: 3, metricsEp: { kind: 'unix', socket: '/run/s.sock', path: '/metrics' } } } }],
+  ['metrics without a port', 'VIRTIOFWD_CPU_MASK=1\nVIO4WD_METRICS_EP=http://127.0.0.1/metrics',
+    { errors: ["f:2: VIO4WD_METRICS_EP: 'http://127.0.0.1/metrics' is not off, an http:// URL with a port, nor a unix socket; allowed: off, http://HOST:PORT/PATH (e.g. http://127.0.0.1:19721/metrics) or a unix socket (unix:/run/vio4wd/metrics.sock)"] }],
+  ['metrics port too big', 'VIRTIOFWD_CPU_MASK=1\nVIO4WD_METRICS_EP=http://127.0.0.1:65536/metrics',
+    { errors: ["f:2: VIO4WD_METRICS_EP: 'http://127.0.0.1:65536/metrics' has a port above 65535; allowed: off, http://HOST:PORT/PATH (e.g. http://127.0.0.1:19721/metrics) or a unix socket (unix:/run/vio4wd/metrics.sock)"] }],
+  ['metrics over https', 'VIRTIOFWD_CPU_MASK=1\nVIO4WD_CORE_SCHED_METRICS_EP=https://127.0.0.1:1/metrics',
+    { errors: ["f:2: VIO4WD_CORE_SCHED_METRICS_EP: 'https://127.0.0.1:1/metrics' is https (serve it behind a TLS proxy); allowed: off, http://HOST:PORT/PATH (e.g. http://127.0.0.1:19721/metrics) or a unix socket (unix:/run/vio4wd/metrics.sock)"] }],
+  ['metrics on a relative socket', 'VIRTIOFWD_CPU_MASK=1\nVIO4WD_METRICS_EP=unix:m.sock',
+    { errors: ["f:2: VIO4WD_METRICS_EP: 'unix:m.sock' is not an absolute socket path; allowed: off, http://HOST:PORT/PATH (e.g. http://127.0.0.1:19721/metrics) or a unix socket (unix:/run/vio4wd/metrics.sock)"] }],
+  ['metrics socket path too long', `VIRTIOFWD_CPU_MASK=1\nVIO4WD_METRICS_EP=/${'a'.repeat(107)}`,
+    { errors: [`f:2: VIO4WD_METRICS_EP: '/${'a'.repeat(107)}' is longer than a unix socket path may be (107 bytes); allowed: off, http://HOST:PORT/PATH (e.g. http://127.0.0.1:19721/metrics) or a unix socket (unix:/run/vio4wd/metrics.sock)`] }],
   // Core scheduler.
-  ['core scheduler defaults', 'VIRTIOFWD_CPU_MASK=1', { ok: { coreSchedEnable: false, coreSched: { sensitivity: 0.25, pollIntervalS: 5, logLevel: 6, globalNumaOpt: false, keepPins: false, loadThreshold: 0.8, sustainIntervals: 3 } } }],
+  ['core scheduler defaults', 'VIRTIOFWD_CPU_MASK=1', { ok: { coreSchedEnable: false, coreSched: { sensitivity: 0.25, pollIntervalS: 5, logLevel: 6, globalNumaOpt: false, keepPins: false, loadThreshold: 0.8, sustainIntervals: 3, metricsEp: { kind: 'http', host: '127.0.0.1', port: 19722, path: '/metrics' } } } }],
   ['core scheduler set', 'VIRTIOFWD_CPU_MASK=1\nVIO4WD_CORE_SCHED_ENABLE=true\nVIO4WD_CORE_SCHED_SENSITIVITY=0.1\nVIO4WD_CORE_SCHED_POLL_INTERVAL=2.5\nVIO4WD_CORE_SCHED_GLOBAL_NUMA_OPT=yes\nVIO4WD_CORE_SCHED_KEEP_PINS=true\nVIO4WD_CORE_SCHED_LOAD_THRESHOLD=0.9\nVIO4WD_CORE_SCHED_SUSTAIN=12',
-    { ok: { coreSchedEnable: true, coreSched: { sensitivity: 0.1, pollIntervalS: 2.5, logLevel: 6, globalNumaOpt: true, keepPins: true, loadThreshold: 0.9, sustainIntervals: 12 } } }],
+    { ok: { coreSchedEnable: true, coreSched: { sensitivity: 0.1, pollIntervalS: 2.5, logLevel: 6, globalNumaOpt: true, keepPins: true, loadThreshold: 0.9, sustainIntervals: 12, metricsEp: { kind: 'http', host: '127.0.0.1', port: 19722, path: '/metrics' } } } }],
   ['core scheduler sustain of 0', 'VIRTIOFWD_CPU_MASK=1\nVIO4WD_CORE_SCHED_SUSTAIN=0',
     { errors: ["f:2: VIO4WD_CORE_SCHED_SUSTAIN: '0' is not allowed; allowed: an integer from 1 to 1000"] }],
   ['worker lcores sharing CPUs', 'VIRTIOFWD_CPU_MASK=1-3\nVIO4WD_WORKER_CPUS=1', { ok: { cpuMask: [1, 2, 3], workerCpus: [1] } }],
