@@ -5,6 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { metricsAddress, type MetricsEndpoint } from './config.js';
+import type { Logger } from './logger.js';
 
 export interface MetricsServerOptions {
   /** The scrape: the exposition text. A failure answers 503 with its message. */
@@ -82,6 +83,22 @@ export class MetricsServer {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     if (this.endpoint.kind === 'unix') fs.rmSync(this.endpoint.socket, { force: true });
   }
+}
+
+/**
+ * Serves `scrape` at the endpoint (nothing for off) and logs where. An
+ * address it cannot bind (a port another program has) rejects, naming
+ * `setting`, the variable (or flag) to change.
+ */
+export async function serveMetrics(ep: MetricsEndpoint, scrape: () => Promise<string>, log: Logger, setting: string): Promise<MetricsServer> {
+  const server = new MetricsServer(ep, { scrape, onScrapeError: (e) => log.warning(`metrics: a scrape failed: ${message(e)}`) });
+  try {
+    await server.start();
+  } catch (e) {
+    throw new Error(`${message(e)} (${setting}: choose another address, or off)`);
+  }
+  if (ep.kind !== 'off') log.info(`metrics endpoint serving on ${server.address}`);
+  return server;
 }
 
 /**

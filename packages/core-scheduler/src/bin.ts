@@ -2,7 +2,7 @@
 // vio4wd_core_scheduler (also vio4wd-core-scheduler): the load balancer service.
 import fs from 'node:fs';
 import { execa } from 'execa';
-import { createLogger, EXIT_CONFIG, MetricsServer, productVersion } from '@vio4wd/common';
+import { createLogger, EXIT_CONFIG, productVersion, serveMetrics, type MetricsServer } from '@vio4wd/common';
 import { accessProblems } from './access.js';
 import { parseSchedulerArgs } from './cli.js';
 import { SchedulerMetrics } from './metrics.js';
@@ -31,18 +31,14 @@ async function main(): Promise<number> {
   }
 
   const metrics = new SchedulerMetrics();
-  const metricsServer = new MetricsServer(run.metricsEp, {
-    scrape: () => metrics.scrape(),
-    onScrapeError: (e) => log.warning(`metrics: a scrape failed: ${e instanceof Error ? e.message : String(e)}`),
-  });
+  let metricsServer: MetricsServer;
   try {
-    await metricsServer.start();
+    metricsServer = await serveMetrics(run.metricsEp, () => metrics.scrape(), log, 'VIO4WD_CORE_SCHED_METRICS_EP or --metrics-ep');
   } catch (e) {
     // Another program on the port: restarting (exit 1) tries again, in case it goes.
-    log.error(`${e instanceof Error ? e.message : String(e)} (VIO4WD_CORE_SCHED_METRICS_EP or --metrics-ep: choose another address, or off)`);
+    log.error(e instanceof Error ? e.message : String(e));
     return 1;
   }
-  if (run.metricsEp.kind !== 'off') log.info(`metrics endpoint serving on ${metricsServer.address}`);
 
   const sched = new CoreScheduler(o, log, metrics);
   const stop = new AbortController();

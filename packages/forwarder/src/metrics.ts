@@ -78,6 +78,8 @@ class Carried {
 
 const RELAY_LABELS = ['relay', 'vf', 'vhost_path', 'ident'] as const;
 const DIR_LABELS = [...RELAY_LABELS, 'direction'] as const;
+type RelayLabel = (typeof RELAY_LABELS)[number];
+type DirLabel = (typeof DIR_LABELS)[number];
 
 export class ForwarderMetrics {
   readonly registry = new Registry();
@@ -85,21 +87,21 @@ export class ForwarderMetrics {
   private readonly workers = new Map<number, Carried>();
   private queue: Promise<unknown> = Promise.resolve();
 
-  private readonly rxPackets: Counter<(typeof DIR_LABELS)[number]>;
-  private readonly rxBytes: Counter<(typeof DIR_LABELS)[number]>;
-  private readonly txPackets: Counter<(typeof DIR_LABELS)[number]>;
-  private readonly txBytes: Counter<(typeof DIR_LABELS)[number]>;
-  private readonly dropPackets: Counter<(typeof DIR_LABELS)[number] | 'reason'>;
-  private readonly dropBytes: Counter<(typeof DIR_LABELS)[number] | 'reason'>;
-  private readonly relayBusy: Counter<(typeof DIR_LABELS)[number]>;
-  private readonly relayCpu: Gauge<(typeof DIR_LABELS)[number]>;
-  private readonly connected: Gauge<(typeof RELAY_LABELS)[number]>;
-  private readonly plugged: Gauge<(typeof RELAY_LABELS)[number]>;
-  private readonly vfUp: Gauge<(typeof RELAY_LABELS)[number]>;
-  private readonly connects: Counter<(typeof RELAY_LABELS)[number]>;
-  private readonly disconnects: Counter<(typeof RELAY_LABELS)[number]>;
-  private readonly mtu: Gauge<(typeof RELAY_LABELS)[number]>;
-  private readonly numa: Gauge<(typeof RELAY_LABELS)[number]>;
+  private readonly rxPackets: Counter<DirLabel>;
+  private readonly rxBytes: Counter<DirLabel>;
+  private readonly txPackets: Counter<DirLabel>;
+  private readonly txBytes: Counter<DirLabel>;
+  private readonly dropPackets: Counter<DirLabel | 'reason'>;
+  private readonly dropBytes: Counter<DirLabel | 'reason'>;
+  private readonly relayBusy: Counter<DirLabel>;
+  private readonly relayCpu: Gauge<DirLabel>;
+  private readonly connected: Gauge<RelayLabel>;
+  private readonly plugged: Gauge<RelayLabel>;
+  private readonly vfUp: Gauge<RelayLabel>;
+  private readonly connects: Counter<RelayLabel>;
+  private readonly disconnects: Counter<RelayLabel>;
+  private readonly mtu: Gauge<RelayLabel>;
+  private readonly numa: Gauge<RelayLabel>;
   private readonly workerBusy: Counter<'cpu'>;
   private readonly workerIdle: Counter<'cpu'>;
   private readonly workerDirections: Gauge<'cpu'>;

@@ -2,7 +2,7 @@
 // serves the ZeroMQ endpoints that drive it.
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ipcPath, MetricsServer, type Config, type Logger } from '@vio4wd/common';
+import { ipcPath, serveMetrics, type Config, type Logger } from '@vio4wd/common';
 import { keepOffWorkers } from './affinity.js';
 import { CoreSched } from './core-sched-endpoint.js';
 import { DataplaneDriver } from './dataplane-driver.js';
@@ -18,7 +18,7 @@ import { RestartPolicy } from './restart-policy.js';
 import { identNote, RelayTable, sameRelay, toDataplaneRequest, vfLabel, type RelaySpec } from './relay-table.js';
 import { ServiceStatus } from './service-status.js';
 import { StateFile } from './state-file.js';
-import { answerStats, sharedSamples } from './stats-endpoint.js';
+import { answerStats, sharedSamples, type StatsSource } from './stats-endpoint.js';
 import { UnpluggedRelays } from './unplugged.js';
 import { ZmqServer, type ZmqEndpoint } from './zmq-server.js';
 
@@ -43,7 +43,8 @@ export class Supervisor {
   private stopping = false;
   private readySince = 0;
   readonly metrics: ForwarderMetrics;
-  private metricsServer: MetricsServer | undefined;
+  /** The dataplane's counters, shared by concurrent stats requests and scrapes. */
+  private readonly samples: StatsSource;
 
   constructor(
     private readonly config: Config,
@@ -55,10 +56,11 @@ export class Supervisor {
     this.driver = new DataplaneDriver(this.dataplane, this.unplugged);
     this.table = new RelayTable((all) => this.persist(all));
     this.pidFile = new PidFile(config.pidDir);
+    this.samples = sharedSamples(async (ids) => this.driver.client.stats(ids));
     this.metrics = new ForwarderMetrics({
       desired: () => this.table.all(),
       unplugged: (id) => this.unplugged.reasons.get(id),
-      sample: async () => (this.driver.running ? this.driver.client.stats() : undefined),
+      sample: async () => (this.driver.running ? this.samples.stats() : undefined),
       generation: () => this.dataplane.starts,
       plugs: (id) => this.driver.plugs.get(id) ?? 0,
       dpdkRelease: () => this.dataplane.dpdkRelease,
@@ -104,12 +106,11 @@ export class Supervisor {
     if (checked.errors.length) throw new PreflightError(checked.errors);
 
     const coreSched = new CoreSched(c.cpuMask, this.table, this.driver, this.log);
-    const samples = sharedSamples(async (ids) => this.driver.client.stats(ids));
     const serve = <Req, Rep>(address: string, endpoint: ZmqEndpoint<Req, Rep>): Served =>
       new ZmqServer(address, endpoint, this.log, this.fatal, this.metrics.observeRequest);
     const servers: Served[] = [
       serve(c.zmqPortControlEp, portControlEndpoint(portControl)),
-      serve(c.zmqStatsEp, statsEndpoint((r) => answerStats(r, samples, this.table, this.unplugged.reasons))),
+      serve(c.zmqStatsEp, statsEndpoint((r) => answerStats(r, this.samples, this.table, this.unplugged.reasons))),
       ...(c.coreSchedEnable ? [serve(c.zmqCoreSchedEp, coreSchedEndpoint(coreSched))] : []),
       ...(c.zmqConfigEp !== '' ? [serve(c.zmqConfigEp, configEndpoint(coreSched))] : []),
     ];
@@ -118,19 +119,7 @@ export class Supervisor {
       if (dir) makeDirs(dir, 0o755);
 
     // Bound before the dataplane starts: a port taken by another program stops the start here, saying so.
-    if (c.metricsEp.kind !== 'off') {
-      const server = new MetricsServer(c.metricsEp, {
-        scrape: () => this.metrics.scrape(),
-        onScrapeError: (e) => this.log.warning(`metrics: a scrape failed: ${errorText(e)}`),
-      });
-      try {
-        await server.start();
-      } catch (e) {
-        throw new Error(`${errorText(e)} (VIO4WD_METRICS_EP: choose another address, or off)`);
-      }
-      this.metricsServer = server;
-      this.log.info(`metrics endpoint serving on ${server.address}`);
-    }
+    this.servers.push(await serveMetrics(c.metricsEp, () => this.metrics.scrape(), this.log, 'VIO4WD_METRICS_EP'));
 
     await keepOffWorkers(c, this.log);
     await this.dataplane.start();
@@ -267,7 +256,6 @@ export class Supervisor {
     this.status.stop();
     this.log.notice('stopping');
     for (const s of this.servers) await s.stop();
-    await this.metricsServer?.stop();
     const info = await this.dataplane.stop();
     if (info) this.log.info(`dataplane stopped (${describeExit(info)})`);
     this.pidFile.remove();
