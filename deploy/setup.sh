@@ -31,6 +31,9 @@ apt_ensure "${wanted[@]}"
 # The tests' Prometheus and promtool: Debian's, unpacked into the cache (not
 # installed: no prometheus.service is started on this machine).
 log "Prometheus for the tests: $(bash deploy/prometheus-tools.sh)"
+# The bench's third contestant (npm run bench): Debian's OVS-DPDK, unpacked
+# into the cache (not installed: no openvswitch-switch.service).
+log "OVS-DPDK for the bench: $(bash deploy/ovs-tools.sh)"
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "npm ci"

@@ -49,6 +49,8 @@ static void usage(const char *prog)
 		"  --control-socket PATH  unix socket the supervisor drives (required)\n"
 		"  --idle-sleep-us N      let an idle worker sleep N us (0-1000, default 0:\n"
 		"                         always poll)\n"
+		"  --idle-poll-us N       poll a relay direction quiet for 10 ms every N us only\n"
+		"                         (0-10000, default 200; 0: every direction every pass)\n"
 		"  --hold-us N            hold a burst the far side is too full for up to N us\n"
 		"                         before dropping (0-1000000, default 10000)\n"
 		"  --jumbo                VF MTU up to 9000 (multi-segment packets)\n"
@@ -64,6 +66,7 @@ struct options {
 	const char *control_socket;
 	unsigned int idle_sleep_us;
 	unsigned int hold_us;
+	unsigned int idle_poll_us;
 };
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -72,6 +75,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "control-socket", required_argument, NULL, 's' },
 		{ "idle-sleep-us", required_argument, NULL, 'i' },
 		{ "hold-us", required_argument, NULL, 'H' },
+		{ "idle-poll-us", required_argument, NULL, 'P' },
 		{ "jumbo", no_argument, NULL, 'j' },
 		{ "mrgbuf", no_argument, NULL, 'm' },
 		{ "tso", no_argument, NULL, 't' },
@@ -85,6 +89,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 
 	memset(o, 0, sizeof(*o));
 	o->hold_us = 10000;
+	o->idle_poll_us = 200;
 	dp_opts.socket_uid = -1;
 	dp_opts.socket_gid = -1;
 	optind = 1;
@@ -108,6 +113,13 @@ static int parse_options(int argc, char **argv, struct options *o)
 				return -1;
 			}
 			o->hold_us = (unsigned int)v;
+			break;
+		case 'P':
+			if (parse_uint(optarg, 10000, &v) != 0) {
+				fprintf(stderr, "<3>--idle-poll-us must be 0 to 10000\n");
+				return -1;
+			}
+			o->idle_poll_us = (unsigned int)v;
 			break;
 		case 'j':
 			dp_opts.jumbo = true;
@@ -202,7 +214,7 @@ int main(int argc, char **argv)
 		usage(argv[0]);
 		goto cleanup;
 	}
-	if (relay_table_init() != 0 || workers_init(opts.idle_sleep_us, opts.hold_us) != 0 || pools_init() != 0)
+	if (relay_table_init() != 0 || workers_init(opts.idle_sleep_us, opts.hold_us, opts.idle_poll_us) != 0 || pools_init() != 0)
 		goto cleanup;
 	ops_init(&quit);
 	if (control_open(opts.control_socket) != 0)

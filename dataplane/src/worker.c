@@ -30,16 +30,24 @@
 /* Empty loop iterations before an idle worker may sleep. */
 #define IDLE_LOOPS_BEFORE_SLEEP 1024
 
+/* A relay direction quiet this long is polled every idle_poll_cycles only. */
+#define QUIET_US 10000
+
 /* How long an idle worker sleeps (0: it never does), and see nap(). */
 static uint64_t idle_sleep_cycles, late_step, min_ask;
 static uint64_t hold_cycles;
+static uint64_t idle_poll_cycles, quiet_cycles;
 
-void worker_loop_init(unsigned int idle_sleep_us, unsigned int hold_us)
+void worker_loop_init(unsigned int idle_sleep_us, unsigned int hold_us, unsigned int idle_poll_us)
 {
-	idle_sleep_cycles = rte_get_tsc_hz() / 1000000 * idle_sleep_us;
-	min_ask = rte_get_tsc_hz() / 1000000;
+	uint64_t us = rte_get_tsc_hz() / 1000000;
+
+	idle_sleep_cycles = us * idle_sleep_us;
+	min_ask = us;
 	late_step = rte_get_tsc_hz() / 20000000;
-	hold_cycles = rte_get_tsc_hz() / 1000000 * hold_us;
+	hold_cycles = us * hold_us;
+	idle_poll_cycles = us * idle_poll_us;
+	quiet_cycles = us * QUIET_US;
 }
 
 static inline void stat_add(uint64_t *c, uint64_t v)
@@ -294,6 +302,12 @@ static inline uint16_t fwd_vm_to_vf(struct relay *r)
 	return moved;
 }
 
+/* One poll of a unit (loop: see fwd_vf_to_vm); the packets it moved. */
+static inline uint16_t poll_unit(const struct work_unit *u, uint64_t loop)
+{
+	return u->dir == DIR_VF_TO_VM ? fwd_vf_to_vm(u->relay, loop) : fwd_vm_to_vf(u->relay);
+}
+
 /*
  * An idle worker's sleep: away for idle_sleep_cycles in all, the kernel's
  * lateness included. A sleep ends some microseconds after the time asked (a VM's
@@ -321,8 +335,9 @@ static void nap(struct worker *w)
 int worker_main(void *arg)
 {
 	struct worker *w = arg;
+	const struct worker_plan *seen = NULL;
 	unsigned int empty_loops = 0;
-	uint64_t t0, t1;
+	uint64_t t0, t1, next_sweep = 0;
 
 	rte_rcu_qsbr_thread_register(w->qs, w->qs_id);
 	rte_rcu_qsbr_thread_online(w->qs, w->qs_id);
@@ -337,13 +352,24 @@ int worker_main(void *arg)
 	for (uint64_t loop = 0; likely(!w->quit); loop++) {
 		const struct worker_plan *plan =
 			__atomic_load_n(&w->plan, __ATOMIC_ACQUIRE);
+		const uint64_t now = t0;
 		uint64_t busy = 0;
 		unsigned int moved = 0;
 
-		for (unsigned int i = 0; i < plan->n; i++) {
+		if (unlikely(plan != seen)) {
+			/* A new plan: every unit is active, as if it had just moved packets. */
+			for (unsigned int i = 0; i < plan->n; i++) {
+				w->active[i] = (uint16_t)i;
+				w->last_moved[i] = now;
+			}
+			w->n_active = plan->n;
+			w->n_quiet = 0;
+			seen = plan;
+		}
+		for (unsigned int k = 0; k < w->n_active;) {
+			unsigned int i = w->active[k];
 			const struct work_unit *u = &plan->units[i];
-			uint16_t n = u->dir == DIR_VF_TO_VM ?
-				fwd_vf_to_vm(u->relay, loop) : fwd_vm_to_vf(u->relay);
+			uint16_t n = poll_unit(u, loop);
 
 			if (n != 0) {
 				t1 = rte_rdtsc();
@@ -351,7 +377,38 @@ int worker_main(void *arg)
 				busy += t1 - t0;
 				t0 = t1;
 				moved += n;
+				w->last_moved[i] = now;
+			} else if (now - w->last_moved[i] > quiet_cycles && idle_poll_cycles != 0 &&
+				   u->relay->n_pending[u->dir] == 0) {
+				/* Quiet for long, and holds nothing: to the quiet list (k now names another). */
+				w->quiet[w->n_quiet++] = (uint16_t)i;
+				w->active[k] = w->active[--w->n_active];
+				continue;
 			}
+			k++;
+		}
+		/* The quiet units, all together, every idle_poll_cycles. */
+		if (w->n_quiet != 0 && now >= next_sweep) {
+			for (unsigned int k = 0; k < w->n_quiet;) {
+				unsigned int i = w->quiet[k];
+				const struct work_unit *u = &plan->units[i];
+				uint16_t n = poll_unit(u, 0);
+
+				if (n == 0) {
+					k++;
+					continue;
+				}
+				t1 = rte_rdtsc();
+				stat_add(&u->relay->dir[u->dir].busy_cycles, t1 - t0);
+				busy += t1 - t0;
+				t0 = t1;
+				moved += n;
+				/* Awake again: polled on every pass from now on. */
+				w->last_moved[i] = now;
+				w->active[w->n_active++] = (uint16_t)i;
+				w->quiet[k] = w->quiet[--w->n_quiet];
+			}
+			next_sweep = now + idle_poll_cycles;
 		}
 		t1 = rte_rdtsc();
 		stat_add(&w->counters.busy_cycles, busy);

@@ -32,12 +32,12 @@ static struct worker_plan *plan_alloc(void)
 	return rte_zmalloc("vio4wd_plan", sizeof(struct worker_plan), RTE_CACHE_LINE_SIZE);
 }
 
-int workers_init(unsigned int idle_sleep_us, unsigned int hold_us)
+int workers_init(unsigned int idle_sleep_us, unsigned int hold_us, unsigned int idle_poll_us)
 {
 	unsigned int lcore;
 	size_t sz;
 
-	worker_loop_init(idle_sleep_us, hold_us);
+	worker_loop_init(idle_sleep_us, hold_us, idle_poll_us);
 	n_workers = 0;
 	spares_in_use = false;
 	RTE_LCORE_FOREACH_WORKER(lcore) {

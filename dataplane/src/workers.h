@@ -10,8 +10,8 @@
 #include "relay.h"
 #include "worker.h"
 
-/* idle_sleep_us and hold_us: see worker_loop_init. */
-int workers_init(unsigned int idle_sleep_us, unsigned int hold_us);
+/* idle_sleep_us, hold_us, idle_poll_us: see worker_loop_init. */
+int workers_init(unsigned int idle_sleep_us, unsigned int hold_us, unsigned int idle_poll_us);
 int workers_launch(void);
 void workers_stop(void);
 

@@ -11,12 +11,18 @@
  *                 [--size 64] [--warmup-ms 1000] [--duration-ms 2000] [--flows 1] [--hold]
  *                 [--queues 1]  (queue pairs on the VM port; flow f is sent on queue
  *                               f % queues, and received on any)
+ *                 [--vf-queues 1] (receive queues on the VF's peer port, read
+ *                               all; it sends on its one transmit queue: for a
+ *                               relay that transmits on another queue than 0,
+ *                               as OVS's PMD threads do)
  *                 [--count N [--pps R]]  (send exactly N per side, at most R per
  *                               second, or fewer if SIGUSR2 says stop sending
  *                               (the totals say how many), drain duration-ms, report totals,
  *                               packets received out of order within their flow,
  *                               flows seen on more than one VM queue, and the
- *                               packets each VM queue received)
+ *                               packets each VM queue received; with --latency,
+ *                               the latency of every packet received instead of
+ *                               the reordering)
  *                 [--pps R] (without --count: at most R packets per second per
  *                               sending side, sent one by one as they fall due)
  *                 [--latency]   (each packet carries the TSC when it was sent in
@@ -36,6 +42,14 @@
  *
  * Flow f is UDP source port 1024 + f; each flow numbers its packets. A line
  * "window-start" marks the end of the warm-up.
+ *
+ *   vio4wd-pktgen [EAL options] -- --idle
+ *
+ * The peers of idle relays: every port of the process (--vdev ...) set up
+ * and started, each receive ring filled with buffers as a VM's or a NIC's
+ * is; once every link is up, "idle-ready N" (N ports), and then nothing,
+ * asleep, until SIGTERM or SIGINT. Nothing is sent or read: the relays see
+ * connected VMs and up VFs with no traffic.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -76,7 +90,8 @@ struct latency {
 
 struct side {
 	uint16_t port;
-	uint16_t nq;         /* queue pairs */
+	uint16_t nq;         /* receive queues (read all) */
+	uint16_t tx_nq;      /* transmit queues (sent on all) */
 	int tx;              /* this side sends */
 	uint64_t tx_pkts;
 	uint64_t rx_pkts;
@@ -129,22 +144,26 @@ static int port_by_name(const char *name, uint16_t *port)
 	return 0;
 }
 
-static int port_setup(uint16_t port, uint16_t nq, struct rte_mempool *pool)
+/* nrx receive and ntx transmit queues of desc descriptors each. */
+static int port_setup(uint16_t port, uint16_t nrx, uint16_t ntx, uint16_t desc, struct rte_mempool *pool)
 {
 	struct rte_eth_conf conf;
-	uint16_t rxd = DESC, txd = DESC;
+	uint16_t rxd = desc, txd = desc;
 	int rc = 0;
 
 	memset(&conf, 0, sizeof(conf));
-	if (rte_eth_dev_configure(port, nq, nq, &conf) != 0 ||
+	if (rte_eth_dev_configure(port, nrx, ntx, &conf) != 0 ||
 	    rte_eth_dev_adjust_nb_rx_tx_desc(port, &rxd, &txd) != 0)
 		rc = -1;
-	for (uint16_t q = 0; rc == 0 && q < nq; q++)
-		if (rte_eth_rx_queue_setup(port, q, rxd, rte_eth_dev_socket_id(port), NULL, pool) != 0 ||
-		    rte_eth_tx_queue_setup(port, q, txd, rte_eth_dev_socket_id(port), NULL) != 0)
+	for (uint16_t q = 0; rc == 0 && q < nrx; q++)
+		if (rte_eth_rx_queue_setup(port, q, rxd, rte_eth_dev_socket_id(port), NULL, pool) != 0)
+			rc = -1;
+	for (uint16_t q = 0; rc == 0 && q < ntx; q++)
+		if (rte_eth_tx_queue_setup(port, q, txd, rte_eth_dev_socket_id(port), NULL) != 0)
 			rc = -1;
 	if (rc != 0 || rte_eth_dev_start(port) != 0) {
-		fprintf(stderr, "pktgen: cannot set up port %u with %u queue(s)\n", port, nq);
+		fprintf(stderr, "pktgen: cannot set up port %u with %u receive and %u transmit queue(s)\n",
+			port, nrx, ntx);
 		return -1;
 	}
 	return 0;
@@ -197,12 +216,12 @@ static void send_burst(struct side *s, struct rte_mempool *pool, uint16_t size, 
 	for (uint16_t i = 0; i < want; i++)
 		flow_of[i] = (uint32_t)((s->seq + i) % flows);
 	now = rte_rdtsc();
-	for (uint16_t q = 0; q < s->nq; q++) {
+	for (uint16_t q = 0; q < s->tx_nq; q++) {
 		uint32_t q_flow[BURST];
 		uint16_t k = 0, n;
 
 		for (uint16_t i = 0; i < want; i++) {
-			if (flow_of[i] % s->nq != q)
+			if (flow_of[i] % s->tx_nq != q)
 				continue;
 			q_flow[k] = flow_of[i];
 			fill(pkts[i], size, flow_of[i], latency_mode ? now : s->next_seq[flow_of[i]]);
@@ -318,6 +337,52 @@ static void poll_once(struct side *s, struct rte_mempool *pool, uint16_t size, u
 	receive(s, flows);
 }
 
+/* Ring size of an idle peer's queues: filled with buffers, never read. */
+#define IDLE_DESC 256
+
+/* --idle: every port up and its receive ring filled; then asleep until told to quit. */
+static int run_idle(void)
+{
+	uint16_t nb = rte_eth_dev_count_avail(), port, up = 0;
+	struct rte_mempool *pool;
+	sigset_t none;
+
+	/* Per port: its Rx ring, its Tx ring (empty), the per-lcore cache. */
+	pool = rte_pktmbuf_pool_create("idle", (unsigned int)nb * (IDLE_DESC + 64) + 512, 0, 0,
+				       RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
+	if (nb == 0 || pool == NULL) {
+		fprintf(stderr, "pktgen: --idle needs ports (--vdev) and memory for %u of them\n", nb);
+		return 1;
+	}
+	RTE_ETH_FOREACH_DEV(port)
+		if (port_setup(port, 1, 1, IDLE_DESC, pool) != 0)
+			return 1;
+	for (int i = 0; i < 3000 && !quit && up < nb; i++) {
+		up = 0;
+		RTE_ETH_FOREACH_DEV(port) {
+			struct rte_eth_link l;
+
+			if (rte_eth_link_get_nowait(port, &l) == 0 && l.link_status == RTE_ETH_LINK_UP)
+				up++;
+		}
+		if (up < nb)
+			rte_delay_ms(10);
+	}
+	if (up < nb) {
+		fprintf(stderr, "pktgen: --idle: %u of %u links up after 30 s\n", up, nb);
+		return 1;
+	}
+	printf("idle-ready %u\n", nb);
+	fflush(stdout);
+	sigemptyset(&none);
+	while (!quit)
+		sigsuspend(&none);
+	RTE_ETH_FOREACH_DEV(port)
+		rte_eth_dev_stop(port);
+	rte_eal_cleanup();
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -334,12 +399,15 @@ int main(int argc, char **argv)
 		{ "queues", required_argument, NULL, 'q' },
 		{ "latency", no_argument, NULL, 'L' },
 		{ "sample", no_argument, NULL, 'S' },
+		{ "vf-queues", required_argument, NULL, 'Q' },
+		{ "idle", no_argument, NULL, 'I' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *vm_name = NULL, *vf_name = NULL, *dir = "bidir";
 	unsigned long size = 64, warmup = 1000, duration = 2000, flows = 1;
 	int hold = 0, sample = 0;
-	unsigned long count = 0, pps = 0, queues = 1;
+	unsigned long count = 0, pps = 0, queues = 1, vf_queues = 1;
+	int idle = 0;
 	static struct side vm, vf;
 	struct rte_mempool *pool;
 	uint64_t hz, t_start, t_end, vm_rx0, vf_rx0, vm_tx0, vf_tx0, last, paused = 0;
@@ -367,28 +435,35 @@ int main(int argc, char **argv)
 		case 'q': bad |= parse_uint(optarg, ULONG_MAX, &queues); break;
 		case 'L': latency_mode = 1; break;
 		case 'S': sample = 1; break;
+		case 'Q': bad |= parse_uint(optarg, ULONG_MAX, &vf_queues); break;
+		case 'I': idle = 1; break;
 		default: return 2;
 		}
 	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	if (idle && !bad && vm_name == NULL && vf_name == NULL)
+		return run_idle();
 	if (bad || vm_name == NULL || vf_name == NULL || size < 64 || size > 1518 || flows == 0 ||
-	    flows > MAX_FLOWS || queues == 0 || queues > MAX_QUEUES ||
+	    flows > MAX_FLOWS || queues == 0 || queues > MAX_QUEUES || vf_queues == 0 || vf_queues > MAX_QUEUES ||
 	    duration == 0 || (sample && count != 0) ||
 	    (strcmp(dir, "vm2vf") && strcmp(dir, "vf2vm") && strcmp(dir, "bidir"))) {
 		fprintf(stderr, "usage: vio4wd-pktgen [EAL] -- --vm NAME --vf NAME --dir vm2vf|vf2vm|bidir "
-			"[--size 64-1518] [--warmup-ms N] [--duration-ms N] [--flows 1-1024] [--queues 1-32] [--hold] "
-			"[--count N] [--pps R] [--latency] [--sample (not with --count)]\n");
+			"[--size 64-1518] [--warmup-ms N] [--duration-ms N] [--flows 1-1024] [--queues 1-32] "
+			"[--vf-queues 1-32] [--hold] [--count N] [--pps R] [--latency] [--sample (not with --count)]\n"
+			"       vio4wd-pktgen [EAL] -- --idle\n");
 		return 2;
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
 	signal(SIGUSR1, on_sample);
 	signal(SIGUSR2, on_finish);
 	pool = rte_pktmbuf_pool_create("pktgen", NB_MBUF, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE, rte_socket_id());
 	if (pool == NULL || port_by_name(vm_name, &vm.port) || port_by_name(vf_name, &vf.port) ||
-	    port_setup(vm.port, (uint16_t)queues, pool) || port_setup(vf.port, 1, pool))
+	    port_setup(vm.port, (uint16_t)queues, (uint16_t)queues, DESC, pool) ||
+	    port_setup(vf.port, (uint16_t)vf_queues, 1, DESC, pool))
 		return 1;
-	vm.nq = (uint16_t)queues;
-	vf.nq = 1;
+	vm.nq = vm.tx_nq = (uint16_t)queues;
+	vf.nq = (uint16_t)vf_queues;
+	vf.tx_nq = 1;
 	for (unsigned int f = 0; f < MAX_FLOWS; f++)
 		vm.rxq_of[f] = vf.rxq_of[f] = -1;
 	/* Both links up (memif connected, vhost negotiated) before any traffic. */
@@ -437,7 +512,12 @@ int main(int argc, char **argv)
 		       vm.reordered, vm.split);
 		for (unsigned long q = 0; q < queues; q++)
 			printf("%s%" PRIu64, q ? "," : "", vm.rxq_pkts[q]);
-		printf("]}\n");
+		printf("]");
+		if (latency_mode) {
+			latency_print("vm_to_vf_latency", &vf.lat);
+			latency_print("vf_to_vm_latency", &vm.lat);
+		}
+		printf("}\n");
 		fflush(stdout);
 		/*
 		 * --hold: keep both ports open (receiving only) until signalled.

@@ -74,7 +74,7 @@ async function main(): Promise<void> {
       const got: Record<Variant, Slice[]> = { A: [], A2: [], S: [], B: [] };
       for (let i = 0; i < INSTANCES; i++) {
         const r = await runTurns(VARIANTS.map((v) => CONTESTANTS[v]), 'bidir', size, { ...opts, pps, latency: true });
-        VARIANTS.forEach((v, j) => got[v].push(...(r[j] ?? [])));
+        VARIANTS.forEach((v, j) => got[v].push(...(r.slices[j] ?? [])));
       }
       for (const v of VARIANTS) {
         const s = got[v];

@@ -14,6 +14,11 @@ import { z } from 'zod';
 import { DataplaneClient, MetricsServer, type StatsReply } from '@vio4wd/common';
 import { ForwarderMetrics, type RelaySpec } from '@vio4wd/forwarder';
 import { DATAPLANE, ROOT } from '../lib/forwarder.js';
+import { checkSameFeatures, decodeFeatures, parseFeatures, virtioUserArgs } from './features.js';
+import { ovsRoot, startOvs } from './ovs.js';
+
+/** How to get the third contestant. */
+export const OVS_INSTALL = 'sudo bash deploy/ovs-tools.sh (Debian\'s openvswitch-switch-dpdk, unpacked into /var/cache/vio4wd; no service)';
 
 const PKTGEN = path.join(ROOT, 'build/dataplane/vio4wd-pktgen');
 const STALL_PROBE = path.join(ROOT, 'build/dataplane/vio4wd-stall-probe');
@@ -123,15 +128,49 @@ interface Traffic {
 /** The EAL file prefix of the pktgen of relay i (tag: which of several relays under test). */
 const pktgenPrefix = (tag: string, i: number) => `v4b-gen${tag}${i}-${process.pid}`;
 
-/** A pktgen on CPU 0 owning relay i's outer ports in dir: its VM (virtio_user) and its VF's peer (memif). */
-function spawnPktgen(dir: string, i: number, tag: string, d: Dir, size: number, o: BenchOptions, mode: string[]) {
+/** The features of every contestant (BENCH_FEATURES; default: the shipped ones). */
+export const FEATURES = parseFeatures(process.env.BENCH_FEATURES);
+
+/** The vdevs of relay i's outer ports: its VM (virtio_user, listening as QEMU does with server=on) and its VF's peer (memif client). */
+const peerVdevs = (dir: string, i: number, extra = '') => [
+  '--vdev', `net_memif${i},role=client,socket=${dir}/m${i}.sock,socket-abstract=no`,
+  '--vdev', `net_virtio_user${i},path=${dir}/v${i}.sock,server=1,${virtioUserArgs(FEATURES)}${extra}`,
+];
+
+/**
+ * A pktgen on CPU 0 owning relay i's outer ports in dir. vfQueues: receive
+ * queues on the VF's peer (a relay that transmits on another queue than 0).
+ */
+function spawnPktgen(dir: string, i: number, tag: string, d: Dir, size: number, o: BenchOptions, mode: string[], vfQueues = 1) {
   return execa(PKTGEN, [
-    ...memory(256, o), '-l', '0', '--no-pci', '--log-level=3', '--file-prefix', pktgenPrefix(tag, i),
-    '--vdev', `net_memif${i},role=client,socket=${dir}/m${i}.sock,socket-abstract=no`,
-    '--vdev', `net_virtio_user${i},path=${dir}/v${i}.sock`,
+    ...memory(256, o), '-l', '0', '--no-pci', '--log-level=3', '--file-prefix', pktgenPrefix(tag, i), ...peerVdevs(dir, i),
     '--', '--vm', `net_virtio_user${i}`, '--vf', `net_memif${i}`, '--dir', d, '--size', String(size),
-    '--warmup-ms', String(o.warmupMs), ...mode,
+    '--warmup-ms', String(o.warmupMs), '--vf-queues', String(vfQueues), ...mode,
   ], { buffer: false, reject: false, stdin: 'ignore', stderr: process.env.BENCH_DEBUG ? 'inherit' : 'ignore', stdout: 'pipe' });
+}
+
+/**
+ * The peers of idle relays ids (one pktgen --idle on CPU 0): each relay's VM
+ * connected with its queues enabled and its VF up, and no packet; resolves
+ * once every link is up. 4 KiB pages: 128 ports' rings would not fit the
+ * 2 MiB pages a bench reserves.
+ */
+function startIdlePeers(dir: string, tag: string, ids: number[]): { proc: ResultPromise; ready: Promise<void> } {
+  const proc = execa(PKTGEN, [
+    '--no-huge', '-m', String(64 + 8 * ids.length), '-l', '0', '--no-pci', '--log-level=3', '--file-prefix', pktgenPrefix(`${tag}idle`, 0),
+    ...ids.flatMap((i) => peerVdevs(dir, i, ',queue_size=256')), '--', '--idle',
+  ], { buffer: false, reject: false, stdin: 'ignore', stderr: 'pipe', stdout: 'pipe' });
+  let out = '';
+  let err = '';
+  proc.stderr?.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-3000)));
+  const ready = new Promise<void>((resolve, reject) => {
+    proc.stdout?.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (out.includes(`idle-ready ${2 * ids.length}\n`)) resolve();
+    });
+    void proc.then((r) => reject(new Error(`the idle relays' peers exited (${String(r.exitCode)}, ${String(r.signal)}) before all were up:\n${out}${err}`)));
+  });
+  return { proc, ready };
 }
 
 /**
@@ -203,27 +242,43 @@ function relayTotals(s: StatsReply, ids: number[]) {
   return { cycles, pkts };
 }
 
+/** The shipped features as our dataplane's options. */
+const featureArgs = () => [...(FEATURES.jumbo ? ['--jumbo'] : []), ...(FEATURES.mrgRxbuf ? ['--mrgbuf'] : [])];
+
 /** vio4wd-dataplane (A): control on CPU 0, its worker on CPU 1; control socket dir/ctl.sock. */
 function spawnDataplane(dir: string, prefix: string, o: BenchOptions) {
   return execa(DATAPLANE, [...memory((o.relays ?? 1) > 8 ? 3072 : 1024, o), '-l', '0,1', '--file-prefix', prefix, '-a', '0000:00:00.0', '--log-level=4',
-    '--', '--control-socket', `${dir}/ctl.sock`, '--vhost-dir', dir, ...(process.env.BENCH_DP_ARGS ?? '').split(' ').filter(Boolean), ...(o.dpArgs ?? [])],
+    '--', '--control-socket', `${dir}/ctl.sock`, '--vhost-dir', dir, ...featureArgs(),
+    ...(process.env.BENCH_DP_ARGS ?? '').split(' ').filter(Boolean), ...(o.dpArgs ?? [])],
   { buffer: false, reject: false, stdin: 'ignore', stdout: 'ignore', stderr: 'pipe' });
 }
 
-/** Relay i of a dataplane: its VF a memif server in dir, its VM socket there too (server mode). */
+/**
+ * Relay i of a dataplane: its VF a memif server in dir, its VM's socket
+ * there too; vhost-user client mode, as shipped (VIRTIOFWD_VHOST_CLIENT=true):
+ * the VM listens.
+ */
 const benchRelay = (dir: string, i: number) =>
-  ({ id: i, vf: `net_memif${i},role=server,socket=${dir}/m${i}.sock,socket-abstract=no`, vhostPath: `${dir}/v${i}.sock`, vhostClient: false });
+  ({ id: i, vf: `net_memif${i},role=server,socket=${dir}/m${i}.sock,socket-abstract=no`, vhostPath: `${dir}/v${i}.sock`, vhostClient: true });
 
 /**
  * dpdk-testpmd io forwarding (B) over the same ports: its forwarding lcore on
- * CPU 1; interactive, commands on stdin.
+ * CPU 1; interactive, commands on stdin. Its vhost library says at info
+ * level what the VM negotiated.
  */
 function spawnTestpmd(dir: string, prefix: string, o: BenchOptions) {
+  // Jumbo as ours: frames in segment chains (multi-segment transmit). The
+  // MTU stays memif's largest, 1500 (testpmd refuses more; ours and OVS ask
+  // for 9000 and get 1500 on memif).
+  const jumbo = FEATURES.jumbo ? ['--tx-offloads=0x8000'] : [];
   // Line-buffered: its figures are printf()s, its prompt is not.
-  return execa('stdbuf', ['-oL', 'dpdk-testpmd', ...memory(1024, o), '-l', '0,1', '--no-pci', '--file-prefix', prefix, '--log-level=4',
-    '--vdev', `net_memif0,role=server,socket=${dir}/m0.sock,socket-abstract=no`, '--vdev', `net_vhost0,iface=${dir}/v0.sock`,
-    '--', '--forward-mode=io', '--auto-start', '-i', '--record-core-cycles', '--nb-cores=1', '--total-num-mbufs=16384'],
-  { buffer: false, reject: false, stdin: 'pipe', stdout: 'pipe', stderr: 'ignore' });
+  return execa('stdbuf', ['-oL', 'dpdk-testpmd', ...memory(1024, o), '-l', '0,1', '--no-pci', '--file-prefix', prefix,
+    // The vhost library's configuration at info: what was negotiated (a
+    // global level, or a '*:warning' beside it, would hide that line).
+    '--log-level=lib.vhost.config:info',
+    '--vdev', `net_memif0,role=server,socket=${dir}/m0.sock,socket-abstract=no`, '--vdev', `net_vhost0,iface=${dir}/v0.sock,client=1`,
+    '--', '--forward-mode=io', '--auto-start', '-i', '--record-core-cycles', '--nb-cores=1', '--total-num-mbufs=16384', ...jumbo],
+  { buffer: false, reject: false, stdin: 'pipe', stdout: 'pipe', stderr: 'pipe' });
 }
 
 /** testpmd's busy cycles per packet, from its forwarding stats (`show fwd stats all`). */
@@ -332,22 +387,40 @@ const deliveredBetween = (a: Totals, b: Totals, d: Dir) => {
   return byDir(d, (b.vf_rx - a.vf_rx) / s / 1e6, (b.vm_rx - a.vm_rx) / s / 1e6);
 };
 
-/** A relay under test: vio4wd-dataplane (with these options) or dpdk-testpmd io forwarding. */
 /**
- * relays: configured in the dataplane (relay 0 carries the traffic, the others
- * are idle); scrapeMs: while it runs, its metrics are scraped that often, as
- * Prometheus scrapes the supervisor's (the supervisor's own code, over HTTP).
+ * A relay under test: vio4wd-dataplane (with these options), dpdk-testpmd io
+ * forwarding, or OVS-DPDK (ovs.ts). vio4wd: relays configured (default 1),
+ * busy of them (the first; default 1) carry traffic, each from a pktgen of
+ * its own, and the others are idle with their VMs connected and their VFs
+ * up (one pktgen --idle); scrapeMs: while it runs, the supervisor's metrics
+ * of all of them are scraped that often, as Prometheus scrapes them (the
+ * supervisor's own code, over HTTP).
  */
-export type Contestant = { kind: 'vio4wd'; dpArgs?: string[]; relays?: number; scrapeMs?: number } | { kind: 'testpmd' };
+export type Contestant =
+  | { kind: 'vio4wd'; dpArgs?: string[]; relays?: number; busy?: number; scrapeMs?: number }
+  | { kind: 'testpmd' }
+  | { kind: 'ovs' };
+
+export const contestantName = (c: Contestant) => (c.kind === 'vio4wd' ? 'vio4wd' : c.kind === 'testpmd' ? 'testpmd' : 'OVS-DPDK');
+
+/** Scrapes done while a contestant ran, and those that failed (the first failure's reason). */
+export interface ScrapeCount {
+  ok: number;
+  failed: number;
+  bytes: number;
+  firstError?: string;
+}
 
 /**
  * The supervisor's metrics over a dataplane's relays, served on a unix
- * socket and scraped every `everyMs` while running (start/stop).
+ * socket and scraped every `everyMs` while running (start/stop). Every
+ * scrape must answer 200 with the relays' series: count() says how many did
+ * and did not.
  */
 async function metricsScraper(client: DataplaneClient, dir: string, ids: number[], everyMs: number) {
   const specs: RelaySpec[] = ids.map((i) => {
     const r = benchRelay(dir, i);
-    return { id: i, pcis: [`0000:fe:00.${i % 8}`], devices: [r.vf], vhostPath: r.vhostPath, vhostClient: false, origin: 'add_sock' as const, ident: `bench-${i}` };
+    return { id: i, pcis: [`0000:fe:00.${i % 8}`], devices: [r.vf], vhostPath: r.vhostPath, vhostClient: true, origin: 'add_sock' as const, ident: `bench-${i}` };
   });
   const metrics = new ForwarderMetrics({
     desired: () => specs, unplugged: () => undefined, sample: () => client.stats(),
@@ -356,24 +429,47 @@ async function metricsScraper(client: DataplaneClient, dir: string, ids: number[
   const server = new MetricsServer({ kind: 'unix', socket: `${dir}/metrics.sock`, path: '/metrics' }, { scrape: () => metrics.scrape() });
   await server.start();
   let timer: NodeJS.Timeout | undefined;
-  let scrapes = 0;
-  let bytes = 0;
+  const count: ScrapeCount = { ok: 0, failed: 0, bytes: 0 };
+  const inFlight = new Set<Promise<void>>();
+  // The last relay's received-packets series: a scrape that has it has them all.
+  const lastSeries = `ident="bench-${ids[ids.length - 1] ?? 0}"`;
   const scrapeOnce = () => new Promise<void>((resolve, reject) => {
-    http.get({ socketPath: `${dir}/metrics.sock`, path: '/metrics' }, (res) => {
-      res.on('data', (d: Buffer) => (bytes += d.length));
+    http.get({ socketPath: `${dir}/metrics.sock`, path: '/metrics', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
       res.on('end', () => {
-        scrapes++;
-        resolve();
+        if (res.statusCode !== 200) reject(new Error(`status ${String(res.statusCode)}: ${body.slice(0, 200)}`));
+        else if (!body.includes(lastSeries)) reject(new Error(`no series of relay ${String(ids[ids.length - 1])} in ${body.length} bytes`));
+        else {
+          count.bytes += body.length;
+          resolve();
+        }
       });
+      res.on('error', reject);
     }).on('error', reject);
   });
+  const tick = () => {
+    const p = scrapeOnce().then(() => {
+      count.ok++;
+    }, (e: unknown) => {
+      count.failed++;
+      count.firstError ??= e instanceof Error ? e.message : String(e);
+    }).finally(() => inFlight.delete(p));
+    inFlight.add(p);
+  };
   return {
     start: () => {
-      timer = setInterval(() => void scrapeOnce().catch(() => undefined), everyMs);
+      clearInterval(timer);
+      timer = setInterval(tick, everyMs);
     },
     stop: () => clearInterval(timer),
-    stats: () => ({ scrapes, bytes }),
-    close: () => server.stop(),
+    count: () => ({ ...count }),
+    close: async () => {
+      clearInterval(timer);
+      await Promise.all([...inFlight]);
+      await server.stop();
+    },
   };
 }
 
@@ -397,6 +493,17 @@ export interface TurnOptions extends BenchOptions {
   settleMs: number;
 }
 
+/** What runTurns measured, per contestant in the order given. */
+export interface Turns {
+  slices: Slice[][];
+  /** The virtio features its VM connection negotiated (all equal, else runTurns throws). */
+  features: number[];
+  /** Contestants with scrapeMs: the scrapes done while they ran (all succeeded, else runTurns throws). */
+  scrapes: (ScrapeCount | undefined)[];
+  /** OVS: its configuration and a pmd-perf-show at the end. */
+  notes: string[];
+}
+
 /**
  * The contestants all set up side by side, each with its own traffic, and
  * taking turns: while one relay and its pktgen run (relay on CPU 1, pktgen
@@ -406,9 +513,10 @@ export interface TurnOptions extends BenchOptions {
  * rotates from slice to slice), so a slow phase of the host lands on all of
  * them: the ratio of slices taken back to back is steadier than that of
  * whole runs minutes apart, and there are many more of them for the time.
- * Returns each contestant's slices, in the order given.
+ * Refuses (throws) when the contestants' VM connections negotiated
+ * different virtio features, or when a scrape failed.
  */
-export async function runTurns(contestants: Contestant[], d: Dir, size: number, o: TurnOptions): Promise<Slice[][]> {
+export async function runTurns(contestants: Contestant[], d: Dir, size: number, o: TurnOptions): Promise<Turns> {
   const procs: ResultPromise[] = [];
   const dirs: string[] = [];
   const prefixes: string[] = [];
@@ -421,50 +529,90 @@ export async function runTurns(contestants: Contestant[], d: Dir, size: number, 
       if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
     }
   };
+  interface Gen {
+    proc: ResultPromise;
+    s: ReturnType<typeof sampler>;
+  }
   interface Turn {
+    name: string;
     relay: ResultPromise;
     /** While it runs (a scraper of its metrics). */
-    running?: { start(): void; stop(): void; close(): Promise<void> };
-    gen: ResultPromise;
-    s: ReturnType<typeof sampler>;
+    running?: { start(): void; stop(): void; count(): ScrapeCount; close(): Promise<void> };
+    /** One pktgen per busy relay. */
+    gens: Gen[];
+    /** Processes stopped with the relay (idle peers). */
+    others: ResultPromise[];
+    /** What its VM connection negotiated (read once the traffic runs). */
+    features: () => Promise<number>;
     /** Starts counting the relay's busy cycles; the returned function gives them per packet since. */
     cyclesFrom: () => Promise<() => Promise<number>>;
     /** Stops the relay (before its memif peer goes: see runVio4wd). */
     stop: () => Promise<void>;
+    note?: () => Promise<string>;
     slices: Slice[];
   }
   const pause = (x: Turn) => {
     x.running?.stop();
-    signal(x.gen, 'SIGSTOP');
+    for (const g of x.gens) signal(g.proc, 'SIGSTOP');
+    for (const p of x.others) signal(p, 'SIGSTOP');
     signal(x.relay, 'SIGSTOP');
   };
   const resume = (x: Turn) => {
     signal(x.relay, 'SIGCONT');
-    signal(x.gen, 'SIGCONT');
+    for (const p of x.others) signal(p, 'SIGCONT');
+    for (const g of x.gens) signal(g.proc, 'SIGCONT');
     x.running?.start();
   };
   const pktgenMode = ['--sample', ...(o.pps ? ['--pps', String(Math.round(o.pps))] : []), ...(o.latency ? ['--latency'] : [])];
+  const gen = (dir: string, i: number, tag: string, vfQueues = 1): Gen => {
+    const proc = spawnPktgen(dir, i, tag, d, size, o, pktgenMode, vfQueues);
+    procs.push(proc);
+    prefixes.push(pktgenPrefix(tag, i));
+    return { proc, s: sampler(proc) };
+  };
 
   async function startVio4wd(dir: string, tag: string, c: Extract<Contestant, { kind: 'vio4wd' }>): Promise<Turn> {
     const prefix = `v4b-dp${tag}-${process.pid}`;
     prefixes.push(prefix);
     const n = c.relays ?? 1;
+    const busy = Array.from({ length: Math.min(n, c.busy ?? 1) }, (_, i) => i);
     const dp = spawnDataplane(dir, prefix, { ...o, relays: n, dpArgs: [...(o.dpArgs ?? []), ...(c.dpArgs ?? [])] });
     procs.push(dp);
     await waitFile(`${dir}/ctl.sock`);
     const client = new DataplaneClient(`${dir}/ctl.sock`, 60000);
     await client.connect();
     for (let i = 0; i < n; i++) await client.addRelay(benchRelay(dir, i));
+    const others: ResultPromise[] = [];
+    if (n > busy.length) {
+      prefixes.push(pktgenPrefix(`${tag}idle`, 0));
+      const idle = startIdlePeers(dir, tag, Array.from({ length: n - busy.length }, (_, i) => busy.length + i));
+      // Known to the cleanup before it is up: a failure to come up must still end it.
+      procs.push(idle.proc);
+      others.push(idle.proc);
+      await idle.ready;
+      // Every idle relay sees its VM (the relay side's view, not only the peer's).
+      const end = Date.now() + 30000;
+      for (;;) {
+        const st = await client.stats();
+        const up = st.relays.filter((r) => r.id >= busy.length && r.connected && r.vf_up).length;
+        if (up === n - busy.length) break;
+        if (Date.now() > end) throw new Error(`vio4wd: ${up} of ${n - busy.length} idle relays have their VM connected and VF up after 30 s`);
+        await sleep(100);
+      }
+    }
     const running = c.scrapeMs ? await metricsScraper(client, dir, Array.from({ length: n }, (_, i) => i), c.scrapeMs) : undefined;
-    const gen = spawnPktgen(dir, 0, tag, d, size, o, pktgenMode);
-    procs.push(gen);
-    prefixes.push(pktgenPrefix(tag, 0));
+    const gens = busy.map((i) => gen(dir, i, tag));
     return {
-      relay: dp, gen, s: sampler(gen), slices: [], running,
+      name: contestantName(c), relay: dp, gens, others, slices: [], running,
+      features: async () => {
+        const fs0 = (await client.stats()).relays.filter((r) => busy.includes(r.id)).map((r) => r.vhost_features);
+        if (fs0.some((x) => x !== fs0[0])) throw new Error(`vio4wd's busy relays negotiated different features: ${fs0.map(decodeFeatures).join(', ')}`);
+        return fs0[0] ?? 0;
+      },
       cyclesFrom: async () => {
-        const c0 = relayTotals(await client.stats(), [0]);
+        const c0 = relayTotals(await client.stats(), busy);
         return async () => {
-          const c1 = relayTotals(await client.stats(), [0]);
+          const c1 = relayTotals(await client.stats(), busy);
           return (c1.cycles - c0.cycles) / Math.max(1, c1.pkts - c0.pkts);
         };
       },
@@ -486,6 +634,11 @@ export async function runTurns(contestants: Contestant[], d: Dir, size: number, 
     tp.stdout?.on('data', (b: Buffer) => {
       out += b.toString();
     });
+    // DPDK's log (the negotiated features) comes on stderr.
+    let log = '';
+    tp.stderr?.on('data', (b: Buffer) => {
+      log += b.toString();
+    });
     /** One testpmd command; what it printed up to its next prompt. */
     const cmd = async (line: string): Promise<string> => {
       const from = out.length;
@@ -497,13 +650,16 @@ export async function runTurns(contestants: Contestant[], d: Dir, size: number, 
       }
       return out.slice(from);
     };
-    await waitFile(`${dir}/v0.sock`);
     await waitFile(`${dir}/m0.sock`);
-    const gen = spawnPktgen(dir, 0, tag, d, size, o, pktgenMode);
-    procs.push(gen);
-    prefixes.push(pktgenPrefix(tag, 0));
     return {
-      relay: tp, gen, s: sampler(gen), slices: [],
+      name: 'testpmd', relay: tp, gens: [gen(dir, 0, tag)], others: [], slices: [],
+      features: async () => {
+        // Its vhost library's line at info level (lib.vhost.config): the last connection's.
+        const all = [...log.matchAll(/negotiated Virtio features: 0x([0-9a-f]+)/g)];
+        const m = all[all.length - 1];
+        if (!m?.[1]) throw new Error(`testpmd did not log the negotiated virtio features:\n${log.slice(-2000)}`);
+        return parseInt(m[1], 16);
+      },
       cyclesFrom: async () => {
         await cmd('clear fwd stats all');
         return async () => testpmdCycles(await cmd('show fwd stats all'));
@@ -515,17 +671,43 @@ export async function runTurns(contestants: Contestant[], d: Dir, size: number, 
     };
   }
 
+  async function startOvsTurn(dir: string, tag: string): Promise<Turn> {
+    const root = ovsRoot();
+    if (!root) throw new Error(`OVS-DPDK is not unpacked: ${OVS_INSTALL}`);
+    if (!o.hugepages) throw new Error('OVS-DPDK runs on 2 MiB pages only (it adds --in-memory, which --no-huge excludes)');
+    const prefix = `v4b-ovs${tag}-${process.pid}`;
+    prefixes.push(prefix);
+    const ovs = await startOvs(root, {
+      dir, eal: ['--single-file-segments', '-m', '512'], filePrefix: prefix, pmdCpu: 1, jumbo: FEATURES.jumbo,
+      vfDevargs: `net_memif0,role=server,socket=${dir}/m0.sock,socket-abstract=no`, vhostPath: `${dir}/v0.sock`,
+    });
+    procs.push(...ovs.procs);
+    await waitFile(`${dir}/m0.sock`);
+    // Its PMD thread sends on transmit queue 1 (queue 0 is its main thread's): the peer reads both.
+    return {
+      name: 'OVS-DPDK', relay: ovs.vswitchd, gens: [gen(dir, 0, tag, 2)], others: [], slices: [],
+      features: () => ovs.features(30000),
+      cyclesFrom: () => ovs.cyclesFrom(),
+      stop: () => ovs.stop(),
+      note: async () => `${await ovs.describe()}\n${await ovs.appctl('dpif-netdev/pmd-perf-show')}`,
+    };
+  }
+
   try {
     const turns: Turn[] = [];
+    const features: number[] = [];
     for (const [i, c] of contestants.entries()) {
       const dir = scratch();
       dirs.push(dir);
       const tag = String.fromCharCode(65 + i);
-      const t = c.kind === 'vio4wd' ? await startVio4wd(dir, tag, c) : await startTestpmd(dir, tag);
-      await t.s.window;
+      const t = c.kind === 'vio4wd' ? await startVio4wd(dir, tag, c) : c.kind === 'testpmd' ? await startTestpmd(dir, tag) : await startOvsTurn(dir, tag);
+      for (const g of t.gens) await g.s.window;
+      // While it runs: a stopped relay answers nothing.
+      features.push(await t.features());
       pause(t);
       turns.push(t);
     }
+    checkSameFeatures(turns.map((x, k) => ({ name: x.name, features: features[k] ?? 0 })));
     for (let k = 0; k < o.slices; k++) {
       for (let j = 0; j < turns.length; j++) {
         const x = turns[(j + k) % turns.length];
@@ -535,23 +717,39 @@ export async function runTurns(contestants: Contestant[], d: Dir, size: number, 
         await sleep(o.settleMs);
         const cycles = await x.cyclesFrom();
         const cpu = cpuMeter(x.relay.pid);
-        const t0 = await x.s.totals();
+        const t0 = await Promise.all(x.gens.map((g) => g.s.totals()));
         cpu.start();
         await sleep(o.durationMs);
-        const t1 = await x.s.totals();
+        const t1 = await Promise.all(x.gens.map((g) => g.s.totals()));
         const cpuShare = cpu.share();
-        const lost = Math.max(0, (t1.vm_tx - t0.vm_tx) - (t1.vf_rx - t0.vf_rx)) + Math.max(0, (t1.vf_tx - t0.vf_tx) - (t1.vm_rx - t0.vm_rx));
-        const slice: Slice = { mpps: deliveredBetween(t0, t1, d), lost, cycles: await cycles(), cpuShare };
-        if (t1.vm_to_vf_latency || t1.vf_to_vm_latency) slice.latency = { vmToVf: t1.vm_to_vf_latency, vfToVm: t1.vf_to_vm_latency };
+        let mpps = 0;
+        let lost = 0;
+        for (const [g, a] of t0.entries()) {
+          const b = t1[g];
+          if (!b) continue;
+          mpps += deliveredBetween(a, b, d);
+          lost += Math.max(0, (b.vm_tx - a.vm_tx) - (b.vf_rx - a.vf_rx)) + Math.max(0, (b.vf_tx - a.vf_tx) - (b.vm_rx - a.vm_rx));
+        }
+        const slice: Slice = { mpps, lost, cycles: await cycles(), cpuShare };
+        const l = t1[0];
+        if (l?.vm_to_vf_latency || l?.vf_to_vm_latency) slice.latency = { vmToVf: l.vm_to_vf_latency, vfToVm: l.vf_to_vm_latency };
         pause(x);
         x.slices.push(slice);
       }
     }
+    const notes: string[] = [];
     for (const x of turns) {
       resume(x);
+      notes.push(x.note ? await x.note() : '');
       await x.stop();
     }
-    return turns.map((x) => x.slices);
+    const scrapes = turns.map((x) => x.running?.count());
+    for (const [k, sc] of scrapes.entries()) {
+      if (sc && (sc.failed > 0 || sc.ok === 0)) {
+        throw new Error(`${turns[k]?.name ?? '?'}: ${sc.failed} of ${sc.ok + sc.failed} metrics scrapes failed (first: ${sc.firstError ?? 'none done'})`);
+      }
+    }
+    return { slices: turns.map((x) => x.slices), features, scrapes, notes };
   } finally {
     for (const p of procs) {
       signal(p, 'SIGCONT');

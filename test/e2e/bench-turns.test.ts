@@ -15,7 +15,7 @@ jest.setTimeout(120000);
 
 describe('bench: relays taking turns', () => {
   test('both relays deliver in every slice; cycles per packet are those of forwarding; paced, with latency stamps', async () => {
-    const [a = [], b = []] = await runTurns([{ kind: 'vio4wd' }, { kind: 'testpmd' }], 'bidir', 64, { warmupMs: 300, durationMs: 200, settleMs: 100, slices: 3 });
+    const [a = [], b = []] = (await runTurns([{ kind: 'vio4wd' }, { kind: 'testpmd' }], 'bidir', 64, { warmupMs: 300, durationMs: 200, settleMs: 100, slices: 3 })).slices;
     console.log(`vio4wd ${a.map((x) => `${x.mpps.toFixed(2)} Mpps ${x.cycles.toFixed(0)} cycles/pkt`).join(', ')}; ` +
       `testpmd ${b.map((x) => `${x.mpps.toFixed(2)} Mpps ${x.cycles.toFixed(0)} cycles/pkt`).join(', ')}`);
     for (const side of [a, b]) {
@@ -29,8 +29,8 @@ describe('bench: relays taking turns', () => {
     }
     // Paced at 20 kpps a side: the pace goes on where a turn stopped (no burst to make up for it),
     // so each window delivers about 40 kpps, and the latency of what arrived in it is reported.
-    const paced = await runTurns([{ kind: 'vio4wd' }, { kind: 'testpmd' }], 'bidir', 64,
-      { warmupMs: 300, durationMs: 300, settleMs: 100, slices: 2, pps: 20000, latency: true });
+    const paced = (await runTurns([{ kind: 'vio4wd' }, { kind: 'testpmd' }], 'bidir', 64,
+      { warmupMs: 300, durationMs: 300, settleMs: 100, slices: 2, pps: 20000, latency: true })).slices;
     for (const side of paced) {
       expect(side).toHaveLength(2);
       for (const x of side) {

@@ -68,6 +68,8 @@ export const countResult = z.object({
   vm_reordered: z.number(),
   vm_split_flows: z.number(),
   vm_rxq: z.array(z.number()),
+  vm_to_vf_latency: z.object({ n: z.number(), p50_ns: z.number(), p99_ns: z.number(), max_ns: z.number() }).optional(),
+  vf_to_vm_latency: z.object({ n: z.number(), p50_ns: z.number(), p99_ns: z.number(), max_ns: z.number() }).optional(),
 });
 export type CountResult = z.infer<typeof countResult>;
 
@@ -81,6 +83,8 @@ export interface CountOptions {
   /** Queue pairs the VM's virtio_user offers, and how many it configures (enables). */
   vdevQueues?: number;
   queues?: number;
+  /** Stamp packets and report the one-way latency of every one received (no reordering counts then). */
+  latency?: boolean;
 }
 
 /**
@@ -104,7 +108,8 @@ export function runCount(tag: string, o: CountOptions, cleanups: Cleanup[]): {
     '--vdev', `net_memif0,role=client,socket=${o.memif},socket-abstract=no,rsize=14`,
     '--vdev', `net_virtio_user0,path=${o.vhost},queue_size=4096${vdevQueues > 1 ? `,queues=${vdevQueues}` : ''}`,
     '--', '--vm', 'net_virtio_user0', '--vf', 'net_memif0', '--dir', 'bidir', '--count', String(o.count), '--pps', String(o.pps),
-    '--duration-ms', '1000', '--flows', String(o.flows ?? 1), '--queues', String(o.queues ?? vdevQueues), '--hold'],
+    '--duration-ms', '1000', '--flows', String(o.flows ?? 1), '--queues', String(o.queues ?? vdevQueues), '--hold',
+    ...(o.latency ? ['--latency'] : [])],
   { reject: false, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', buffer: false });
   const stop = async () => {
     gen.kill('SIGTERM');

@@ -65,6 +65,7 @@ export const VARIABLE_DOCS: Record<string, VariableDoc> = {
   VIO4WD_EAL_FILE_PREFIX: { values: 'letters, digits, _ . -', reads: FWD, what: 'DPDK\'s --file-prefix: tell this forwarder\'s runtime files from another DPDK process\'s.' },
   VIO4WD_EAL_EXTRA_ARGS: { values: 'words, as a shell splits them', reads: FWD, what: 'More DPDK EAL arguments (e.g. --log-level=pmd.net.mlx5:8).' },
   VIO4WD_IDLE_SLEEP_US: { values: '0-1000', reads: FWD, what: 'A worker that found nothing 1024 times in a row sleeps this long (0: always poll).' },
+  VIO4WD_IDLE_POLL_US: { values: '0-10000', reads: FWD, what: 'A relay direction that moved nothing for 10 ms is polled every this many us, not on every pass, until it moves packets again: quiet relays cost their busy neighbours on the worker little; the first packet after the quiet spell waits up to this long (0: poll every direction on every pass).' },
   VIO4WD_HOLD_US: { values: '0-1000000', reads: FWD, what: 'How long a burst the destination cannot take is held before it is dropped (queue_full).' },
   VIO4WD_DATAPLANE_TIMEOUT_MS: { values: '100-600000', reads: FWD, what: 'How long the supervisor waits for its dataplane\'s answer before it kills and restarts it.' },
   VIRTIOFWD_BIND_VFIO_PCI: { values: 'bash array: PCI addresses, netdev (its VFs), netdev:N', reads: ['bind unit', 'virtio-forwarder'], effect: 'restart of virtio-forwarder (its bind unit runs first)', what: 'Devices bound to vfio-pci before the forwarder starts (never unbound).' },

@@ -99,6 +99,8 @@ export interface Config {
     extraArgs: string[];
   };
   idleSleepUs: number;
+  /** A relay direction quiet for 10 ms is polled every this many microseconds only (0: on every pass). */
+  idlePollUs: number;
   /** How long a burst the far side cannot take is held before it is dropped (us). */
   holdUs: number;
   /** How long the supervisor waits for the dataplane's reply to a request (ms). */
@@ -391,6 +393,7 @@ function configSpecs(hostCpus: number, sharedWorkers: boolean): ConfigSpecs {
       extraArgs: v('VIO4WD_EAL_EXTRA_ARGS', [], shellWords),
     },
     idleSleepUs: v('VIO4WD_IDLE_SLEEP_US', '0', intIn(0, 1000)),
+    idlePollUs: v('VIO4WD_IDLE_POLL_US', '200', intIn(0, 10000)),
     holdUs: v('VIO4WD_HOLD_US', '10000', intIn(0, 1000000)),
     dataplaneTimeoutMs: v('VIO4WD_DATAPLANE_TIMEOUT_MS', '30000', intIn(100, 600000)),
     bindVfioPci: v('VIRTIOFWD_BIND_VFIO_PCI', [], bindEntries),

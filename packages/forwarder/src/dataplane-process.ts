@@ -44,7 +44,8 @@ export function ealArgs(config: Config): string[] {
 
 export function dataplaneArgs(config: Config, socketIds: SocketIds = { uid: null, gid: null }): string[] {
   const flags = [...(config.jumbo ? ['--jumbo'] : []), ...(config.mergeableBuffers ? ['--mrgbuf'] : []), ...(config.tso ? ['--tso'] : [])];
-  return [...ealArgs(config), '--', '--control-socket', config.controlSocket, '--idle-sleep-us', String(config.idleSleepUs), '--hold-us', String(config.holdUs),
+  return [...ealArgs(config), '--', '--control-socket', config.controlSocket, '--idle-sleep-us', String(config.idleSleepUs),
+    '--idle-poll-us', String(config.idlePollUs), '--hold-us', String(config.holdUs),
     ...flags, ...socketIdArgs(socketIds), ...allowedSocketDirs(config).flatMap((d) => ['--vhost-dir', d])];
 }
 

@@ -30,6 +30,7 @@ describe('configuration file', () => {
     expect(config.zmqConfigEp).toBe('');
     expect(config.stateDir).toBe('/var/lib/vio4wd');
     expect(config.idleSleepUs).toBe(0);
+    expect(config.idlePollUs).toBe(200);
   });
 
   test('an empty file gives the documented defaults', () => {
