@@ -221,9 +221,10 @@ int main(int argc, char **argv)
 		goto cleanup;
 	if (workers_launch() != 0)
 		goto stop;
-	LOG(NOTICE, "ready: control socket %s, %u worker(s)%s%s%s", opts.control_socket,
-	    workers_count(), dp_opts.jumbo ? ", jumbo" : "", dp_opts.mrgbuf ? ", mergeable buffers" : "",
-	    dp_opts.tso ? ", TSO" : "");
+	LOG(NOTICE, "ready: control socket %s, %u worker(s)%s%s%s; directions quiet for 10 ms polled every %u us%s",
+	    opts.control_socket, workers_count(), dp_opts.jumbo ? ", jumbo" : "",
+	    dp_opts.mrgbuf ? ", mergeable buffers" : "", dp_opts.tso ? ", TSO" : "", opts.idle_poll_us,
+	    opts.idle_poll_us == 0 ? " (0: every pass)" : "");
 
 	run();
 	LOG(NOTICE, "shutting down");

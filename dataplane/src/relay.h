@@ -42,6 +42,7 @@ struct dir_fast {
 	/* A burst the far side took only part of: sent before anything new is read. */
 	struct rte_mbuf *pending[BURST];  /* relay.n_pending[d] of them */
 	uint8_t pending_q[BURST];  /* VF->VM: each packet's guest queue pair */
+	uint8_t pending_one_q;     /* VF->VM: all of pending_q are pending_q[0] */
 	uint16_t stalled;          /* the far side took nothing for a whole hold: drop at once */
 	uint64_t since;            /* TSC of the far side's last progress while holding */
 	/* The enabled guest queue pairs, as a list, for the mask it was built from. */

@@ -117,6 +117,21 @@ static inline uint16_t enqueue_to_vm(int vid, struct rte_mbuf **pkts, uint8_t *q
 	return sent;
 }
 
+/*
+ * Enqueue pkts[0..n), all for the guest's queue pair q, and free what it
+ * took; what it refused is moved to the front of pkts. Returns the number
+ * taken; their bytes in *bytes.
+ */
+static inline uint16_t enqueue_one_q(int vid, struct rte_mbuf **pkts, uint8_t q, uint16_t n, uint64_t *bytes)
+{
+	uint16_t sent = rte_vhost_enqueue_burst(vid, VIRTIO_RXQ(q), pkts, n);
+
+	*bytes = sum_len(pkts, 0, sent);
+	rte_pktmbuf_free_bulk(pkts, sent);
+	memmove(pkts, pkts + sent, (n - sent) * sizeof(pkts[0]));
+	return sent;
+}
+
 static inline void count_drops(struct dir_stats *s, struct rte_mbuf **pkts, uint16_t n, int not_connected)
 {
 	uint64_t bytes = sum_len(pkts, 0, n);
@@ -143,8 +158,11 @@ static inline void hold_or_drop(struct dir_fast *f, uint16_t *held, struct dir_s
 		return;
 	}
 	memcpy(f->pending, pkts, n * sizeof(pkts[0]));
-	if (q != NULL)
+	if (q != NULL) {
 		memcpy(f->pending_q, q, n);
+		/* All for one guest queue (the common case): retried without sorting by queue. */
+		f->pending_one_q = f->n_q == 1;
+	}
 	*held = n;
 	f->since = rte_rdtsc();
 }
@@ -199,7 +217,8 @@ static inline uint16_t fwd_vf_to_vm(struct relay *r, uint64_t loop)
 			count_drops(s, f->pending, *held, 1);
 			*held = 0;
 		} else {
-			sent = enqueue_to_vm(vid, f->pending, f->pending_q, *held, &sent_bytes);
+			sent = f->pending_one_q ? enqueue_one_q(vid, f->pending, f->pending_q[0], *held, &sent_bytes) :
+				enqueue_to_vm(vid, f->pending, f->pending_q, *held, &sent_bytes);
 			*held -= sent;
 			stat_add(&s->tx_pkts, sent);
 			stat_add(&s->tx_bytes, sent_bytes);
@@ -302,6 +321,16 @@ static inline uint16_t fwd_vm_to_vf(struct relay *r)
 	return moved;
 }
 
+/* The cycles since *t0 to unit u, which just moved packets, and to the pass's busy total. */
+static inline void charge(const struct work_unit *u, uint64_t *t0, uint64_t *busy)
+{
+	uint64_t t1 = rte_rdtsc();
+
+	stat_add(&u->relay->dir[u->dir].busy_cycles, t1 - *t0);
+	*busy += t1 - *t0;
+	*t0 = t1;
+}
+
 /* One poll of a unit (loop: see fwd_vf_to_vm); the packets it moved. */
 static inline uint16_t poll_unit(const struct work_unit *u, uint64_t loop)
 {
@@ -332,22 +361,18 @@ static void nap(struct worker *w)
 		w->late = late - late_step;
 }
 
-int worker_main(void *arg)
+/*
+ * The loop, until w->quit. A function of its own, marked hot: DPDK declares
+ * rte_log() cold, and GCC takes code that runs only after a cold call (as a
+ * loop after a log line would) for cold too, compiling it for size: the
+ * helpers below left out of line, the loop in .text.unlikely.
+ */
+static __attribute__((hot, noinline)) void worker_run(struct worker *w)
 {
-	struct worker *w = arg;
 	const struct worker_plan *seen = NULL;
 	unsigned int empty_loops = 0;
 	uint64_t t0, t1, next_sweep = 0;
 
-	rte_rcu_qsbr_thread_register(w->qs, w->qs_id);
-	rte_rcu_qsbr_thread_online(w->qs, w->qs_id);
-	/*
-	 * The idle sleep is short: without this, Linux may stretch each one
-	 * by its default timer slack (50 us), doubling a 50 us sleep.
-	 */
-	if (idle_sleep_cycles != 0 && prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0) != 0)
-		LOG(WARNING, "worker on lcore %u: cannot shorten its timer slack: %s", w->lcore, strerror(errno));
-	LOG(INFO, "worker on lcore %u started", w->lcore);
 	t0 = rte_rdtsc();
 	for (uint64_t loop = 0; likely(!w->quit); loop++) {
 		const struct worker_plan *plan =
@@ -372,10 +397,7 @@ int worker_main(void *arg)
 			uint16_t n = poll_unit(u, loop);
 
 			if (n != 0) {
-				t1 = rte_rdtsc();
-				stat_add(&u->relay->dir[u->dir].busy_cycles, t1 - t0);
-				busy += t1 - t0;
-				t0 = t1;
+				charge(u, &t0, &busy);
 				moved += n;
 				w->last_moved[i] = now;
 			} else if (now - w->last_moved[i] > quiet_cycles && idle_poll_cycles != 0 &&
@@ -398,10 +420,7 @@ int worker_main(void *arg)
 					k++;
 					continue;
 				}
-				t1 = rte_rdtsc();
-				stat_add(&u->relay->dir[u->dir].busy_cycles, t1 - t0);
-				busy += t1 - t0;
-				t0 = t1;
+				charge(u, &t0, &busy);
 				moved += n;
 				/* Awake again: polled on every pass from now on. */
 				w->last_moved[i] = now;
@@ -429,6 +448,22 @@ int worker_main(void *arg)
 			t0 = t1;
 		}
 	}
+}
+
+int worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	rte_rcu_qsbr_thread_register(w->qs, w->qs_id);
+	rte_rcu_qsbr_thread_online(w->qs, w->qs_id);
+	/*
+	 * The idle sleep is short: without this, Linux may stretch each one
+	 * by its default timer slack (50 us), doubling a 50 us sleep.
+	 */
+	if (idle_sleep_cycles != 0 && prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0) != 0)
+		LOG(WARNING, "worker on lcore %u: cannot shorten its timer slack: %s", w->lcore, strerror(errno));
+	LOG(INFO, "worker on lcore %u started", w->lcore);
+	worker_run(w);
 	rte_rcu_qsbr_thread_offline(w->qs, w->qs_id);
 	rte_rcu_qsbr_thread_unregister(w->qs, w->qs_id);
 	LOG(INFO, "worker on lcore %u stopped", w->lcore);

@@ -77,6 +77,8 @@ export interface Sample {
 
 export interface BenchOptions {
   warmupMs: number;
+  /** Mergeable buffers offered by our dataplane (default: as FEATURES). */
+  mrgbuf?: boolean;
   durationMs: number;
   /** Relays configured on the dataplane; traffic goes through the first `busy`. */
   relays?: number;
@@ -242,13 +244,13 @@ function relayTotals(s: StatsReply, ids: number[]) {
   return { cycles, pkts };
 }
 
-/** The shipped features as our dataplane's options. */
-const featureArgs = () => [...(FEATURES.jumbo ? ['--jumbo'] : []), ...(FEATURES.mrgRxbuf ? ['--mrgbuf'] : [])];
+/** The features as our dataplane's options (mrgbuf: a contestant's own, to show a mismatch refused). */
+const featureArgs = (mrgbuf = FEATURES.mrgRxbuf) => [...(FEATURES.jumbo ? ['--jumbo'] : []), ...(mrgbuf ? ['--mrgbuf'] : [])];
 
 /** vio4wd-dataplane (A): control on CPU 0, its worker on CPU 1; control socket dir/ctl.sock. */
 function spawnDataplane(dir: string, prefix: string, o: BenchOptions) {
   return execa(DATAPLANE, [...memory((o.relays ?? 1) > 8 ? 3072 : 1024, o), '-l', '0,1', '--file-prefix', prefix, '-a', '0000:00:00.0', '--log-level=4',
-    '--', '--control-socket', `${dir}/ctl.sock`, '--vhost-dir', dir, ...featureArgs(),
+    '--', '--control-socket', `${dir}/ctl.sock`, '--vhost-dir', dir, ...featureArgs(o.mrgbuf),
     ...(process.env.BENCH_DP_ARGS ?? '').split(' ').filter(Boolean), ...(o.dpArgs ?? [])],
   { buffer: false, reject: false, stdin: 'ignore', stdout: 'ignore', stderr: 'pipe' });
 }
@@ -397,7 +399,7 @@ const deliveredBetween = (a: Totals, b: Totals, d: Dir) => {
  * supervisor's own code, over HTTP).
  */
 export type Contestant =
-  | { kind: 'vio4wd'; dpArgs?: string[]; relays?: number; busy?: number; scrapeMs?: number }
+  | { kind: 'vio4wd'; dpArgs?: string[]; relays?: number; busy?: number; scrapeMs?: number; mrgbuf?: boolean }
   | { kind: 'testpmd' }
   | { kind: 'ovs' };
 
@@ -576,7 +578,7 @@ export async function runTurns(contestants: Contestant[], d: Dir, size: number, 
     prefixes.push(prefix);
     const n = c.relays ?? 1;
     const busy = Array.from({ length: Math.min(n, c.busy ?? 1) }, (_, i) => i);
-    const dp = spawnDataplane(dir, prefix, { ...o, relays: n, dpArgs: [...(o.dpArgs ?? []), ...(c.dpArgs ?? [])] });
+    const dp = spawnDataplane(dir, prefix, { ...o, relays: n, dpArgs: [...(o.dpArgs ?? []), ...(c.dpArgs ?? [])], mrgbuf: c.mrgbuf });
     procs.push(dp);
     await waitFile(`${dir}/ctl.sock`);
     const client = new DataplaneClient(`${dir}/ctl.sock`, 60000);
