@@ -167,7 +167,10 @@ describe('Prometheus', () => {
     const ratio = rate / generated;
     console.log(`generator ${generated.toFixed(0)} pps over ${(tb - ta) / 1000} s; Prometheus rate(${received}[10s]) at its end: ${rate.toFixed(0)} pps; ratio ${ratio.toFixed(3)}`);
     expect(generated).toBeGreaterThan(1000);
-    expect(Math.abs(ratio - 1)).toBeLessThan(0.1);
+    // Within 20%: rate() extrapolates a 10 s window of 1 s scrapes to its edges, and on this 2-CPU host
+    // a scrape or the test's own reads of the generator come late under load (CI saw 0.847 once, with
+    // the generator at 36 kpps; 0.99-1.00 otherwise). Counting twice or not at all is far outside.
+    expect(Math.abs(ratio - 1)).toBeLessThan(0.2);
 
     // The identity is on the series, with the relay's other labels.
     const series = await p.query(`vio4wd_relay_received_packets_total{ident="${IDENT}"}`);
