@@ -142,10 +142,17 @@ ping_start() { # a ping every 10 ms from the VF's peer to the VM (testpmd icmpec
 }
 ping_received() { grep -c 'bytes from' "$log/ping" || true; }
 replying() { local n; n=$(ping_received); sleep 0.5; [ "$(ping_received)" -gt "$n" ]; }
-ping_stop() { # -> "sent lost" (ping's own summary)
-  kill -INT "$pinger"
+ping_stop() { # -> "sent lost" (ping's own summary; without one, from its replies and its last sequence number)
+  # A pinger that ended by itself is said, not a silent exit of this script (set -e in a
+  # process substitution: CI once stopped here without a word).
+  kill -INT "$pinger" 2>/dev/null || echo "   (the pinger $pinger had already ended: $(tail -n 2 "$log/ping" | tr '\n' ' '))" >&2
   wait "$pinger" 2>/dev/null || true
-  sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) received.*/\1 \2/p' "$log/ping" | { read -r s r; echo "$s $((s - r))"; }
+  local sum
+  sum=$(sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) received.*/\1 \2/p' "$log/ping")
+  if [ -z "$sum" ]; then
+    sum="$(grep -o 'icmp_seq=[0-9]*' "$log/ping" | tail -n 1 | cut -d= -f2) $(ping_received)"
+  fi
+  echo "$sum" | { read -r s r; echo "${s:-0} $(( ${s:-0} - ${r:-0} ))"; }
 }
 
 echo "== system: $(basename "$deb") -> $(basename "$deb_new"), in a systemd-nspawn container ($name)"
